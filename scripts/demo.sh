@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Starts `aisle serve` on 127.0.0.1:8080 over ./data, loads the shipped demo data set
+# (demo/, a cut of the UCI Online Retail data) and leaves the server in the foreground.
+# Loading is idempotent: items and customers are upserts, events carry event_ids.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN=build/release/aisle
+ADDR=${AISLE_LISTEN:-127.0.0.1:8080}
+DATA=${AISLE_DATA:-./data}
+URL="http://$ADDR"
+
+"$BIN" serve --listen "$ADDR" --data "$DATA" &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null; wait $pid' INT TERM
+
+for _ in $(seq 1 300); do
+  curl -fs "$URL/readyz" >/dev/null 2>&1 && break
+  kill -0 $pid 2>/dev/null || { echo "aisle failed to start" >&2; exit 1; }
+  sleep 0.1
+done
+
+echo "loading the demo catalog, customers and events..."
+curl -fsS -X POST "$URL/v1/items" -H 'Content-Type: application/json' --data-binary @demo/items.json >/dev/null
+while IFS= read -r line; do
+  id=$(printf '%s' "$line" | sed -E 's/.*"user_id": *"([^"]+)".*/\1/')
+  curl -fsS -X PUT "$URL/v1/users/$id" -H 'Content-Type: application/json' --data-binary "$line" >/dev/null
+done < demo/users.ndjson
+curl -fsS -X POST "$URL/v1/events" -H 'Content-Type: application/x-ndjson' --data-binary @demo/events.ndjson
+echo
+
+cat <<EOT
+
+Aisle is running at $URL (pid $pid, data in $DATA). Try:
+
+  curl -s $URL/v1/stats
+  curl -s $URL/v1/users/c17850
+  curl -s -X POST $URL/v1/events -H 'Content-Type: application/json' \\
+       -d '{"type":"view","user_id":"c17850","item_id":"85123A"}'
+
+Press Ctrl-C to stop.
+EOT
+wait $pid

@@ -1,0 +1,76 @@
+/* The HTTP server: h2o event loops (one per thread, each with its own listener on the
+ * shared port via SO_REUSEPORT), the server context that owns the store and the log,
+ * replay at start, responses held back until their log records are durable, and
+ * graceful shutdown on SIGTERM/SIGINT. */
+#ifndef AISLE_SERVER_H
+#define AISLE_SERVER_H
+
+#define H2O_USE_LIBUV 0
+#include <h2o.h>
+
+#include "../store/log.h"
+#include "../store/state.h"
+#include "../util/buf.h"
+
+#include <stdatomic.h>
+
+typedef struct {
+    char host[256];
+    int port;
+    char data_dir[1024];
+    int threads;
+    size_t max_body;  /* bytes; larger bodies get 413 */
+    size_t max_batch; /* records per request */
+    log_opts_t log;
+} srv_config_t;
+
+typedef struct pending pending_t;
+typedef struct srv srv_t;
+
+/* One event loop and what waits on it. Its h2o context comes first so that a request's
+ * conn->ctx leads back here. */
+typedef struct {
+    h2o_context_t ctx;
+    srv_t *srv;
+    h2o_accept_ctx_t accept_ctx;
+    pthread_t tid;
+    int listen_fd;
+    h2o_socket_t *listener;
+    int wake_fd; /* eventfd: durability advanced, or shutdown */
+    h2o_socket_t *wake_sock;
+    pending_t *head, *tail; /* responses waiting for the log, in LSN order */
+    size_t npending;
+    int closing;
+    uint64_t closing_since_ns;
+    int done;
+} srv_thread_t;
+
+struct srv {
+    srv_config_t cfg;
+    h2o_globalconf_t h2o;
+    state_t *st;
+    log_t *log;
+    atomic_int ready;
+    atomic_int stopping;
+    atomic_ullong replayed; /* records replayed so far, for /v1/stats during replay */
+    int64_t started_ms;
+    log_replay_stats_t replay;
+    uint64_t replay_skipped;
+    srv_thread_t *threads;
+};
+
+void srv_config_default(srv_config_t *c);
+/* Runs the server until SIGTERM/SIGINT; returns the process exit code. */
+int srv_run(const srv_config_t *cfg);
+
+/* Used by the handlers (src/api/handlers.c). */
+srv_thread_t *srv_thread_of(h2o_req_t *req);
+/* Sends body with status now, or once the log is durable up to lsn (0: now).
+ * Takes ownership of body's memory. */
+void srv_respond(h2o_req_t *req, int status, buf_t *body, uint64_t lsn);
+/* Sends {"error":{"code","message","field"}}. */
+void srv_error(h2o_req_t *req, int status, const char *code, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+int srv_route(h2o_handler_t *self, h2o_req_t *req);
+
+#endif

@@ -1,0 +1,51 @@
+/* Behavioural events (view, click, search, cart, purchase): validation of the JSON a shop
+ * sends, and the compact binary form stored in the log and replayed. */
+#ifndef AISLE_EVENT_H
+#define AISLE_EVENT_H
+
+#include "../util/buf.h"
+#include "valid.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    EVT_VIEW,
+    EVT_CLICK,
+    EVT_SEARCH,
+    EVT_ADD_TO_CART,
+    EVT_REMOVE_FROM_CART,
+    EVT_PURCHASE,
+    EVT__COUNT
+} evt_type_t;
+
+typedef struct {
+    const char *p; /* not NUL-terminated in decoded events; NULL when absent */
+    size_t n;
+} strv_t;
+
+/* One event. String fields are views into memory the caller keeps alive: the JSON
+ * object for evt_from_json, the payload for evt_decode. */
+typedef struct {
+    evt_type_t type;
+    int64_t ts_ms;
+    strv_t event_id, user_id, session_id, item_id, query, order_id, rec_id;
+    uint32_t quantity; /* 0 when absent */
+    double price;      /* < 0 when absent */
+    strv_t properties; /* compact JSON object text, or absent */
+} evt_t;
+
+const char *evt_type_name(evt_type_t t);
+/* -1 for an unknown name. */
+int evt_type_from_name(const char *s);
+
+/* Validates one JSON event. props (caller owns, may be reused across calls only after
+ * the event is encoded) receives the properties text. */
+int evt_from_json(json_t *obj, int64_t now_ms, evt_t *e, buf_t *props, val_error_t *err);
+/* Appends the binary form to out. */
+void evt_encode(const evt_t *e, buf_t *out);
+/* Decodes a payload written by evt_encode; views point into p. -1 when malformed. */
+int evt_decode(const void *p, size_t n, evt_t *e);
+
+#endif

@@ -1,0 +1,197 @@
+/* The aisle binary: subcommand dispatch and command-line/environment configuration.
+ * Every flag has an AISLE_* environment equivalent; a flag wins over the environment. */
+#include "api/server.h"
+#include "util/slog.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VERSION "0.1.0"
+
+static void usage_main(FILE *f)
+{
+    fprintf(f, "aisle %s - real-time product recommendations for retailers\n\n"
+               "Usage: aisle <command> [flags]\n\n"
+               "Commands:\n"
+               "  serve     run the HTTP API over the data directory\n"
+               "  version   print the version\n\n"
+               "Run 'aisle <command> --help' for the flags of a command.\n",
+            VERSION);
+}
+
+static void usage_serve(FILE *f)
+{
+    fprintf(f,
+            "Usage: aisle serve [flags]\n\n"
+            "Flags (environment variable in brackets):\n"
+            "  --listen HOST:PORT     address to listen on (AISLE_LISTEN) [127.0.0.1:8080]\n"
+            "  --data DIR             data directory: log segments live in DIR/log (AISLE_DATA) [./data]\n"
+            "  --threads N            HTTP event-loop threads (AISLE_THREADS) [number of CPUs]\n"
+            "  --fsync MODE           always | batch:MS | never (AISLE_FSYNC) [always]\n"
+            "                           always: acknowledge after fsync, requests share fsyncs (group commit)\n"
+            "                           batch:MS: acknowledge after write(2), fsync every MS ms\n"
+            "                           never: acknowledge after write(2), leave fsync to the OS\n"
+            "  --segment-size BYTES   rotate log segments past this size (AISLE_SEGMENT_SIZE) [67108864]\n"
+            "  --max-body BYTES       largest request body (AISLE_MAX_BODY) [33554432]\n"
+            "  --max-batch N          most records in one request (AISLE_MAX_BATCH) [10000]\n"
+            "  --log-level LEVEL      debug | info | warn | error (AISLE_LOG_LEVEL) [info]\n"
+            "  -h, --help             this help\n");
+}
+
+static int parse_size(const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || errno || *s == '-')
+        return -1;
+    if (*end == 'k' || *end == 'K')
+        v <<= 10, end++;
+    else if (*end == 'm' || *end == 'M')
+        v <<= 20, end++;
+    else if (*end == 'g' || *end == 'G')
+        v <<= 30, end++;
+    if (*end)
+        return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+/* Applies one setting by its flag name; returns 0 or prints why not. */
+static int set_option(srv_config_t *c, const char *name, const char *val)
+{
+    size_t sz;
+    if (strcmp(name, "listen") == 0) {
+        const char *colon = strrchr(val, ':');
+        char *end;
+        long port = colon ? strtol(colon + 1, &end, 10) : -1;
+        if (!colon || colon == val || *end || port < 0 || port > 65535 || (size_t)(colon - val) >= sizeof c->host) {
+            fprintf(stderr, "aisle: --listen wants HOST:PORT, got '%s'\n", val);
+            return -1;
+        }
+        const char *h = val;
+        size_t hn = (size_t)(colon - val);
+        if (h[0] == '[' && hn > 2 && h[hn - 1] == ']')
+            h++, hn -= 2; /* [::1]:8080 */
+        memcpy(c->host, h, hn);
+        c->host[hn] = '\0';
+        c->port = (int)port;
+    } else if (strcmp(name, "data") == 0) {
+        if (!*val || strlen(val) >= sizeof c->data_dir) {
+            fprintf(stderr, "aisle: --data wants a directory path\n");
+            return -1;
+        }
+        snprintf(c->data_dir, sizeof c->data_dir, "%s", val);
+    } else if (strcmp(name, "threads") == 0) {
+        if (parse_size(val, &sz) || sz < 1 || sz > 256) {
+            fprintf(stderr, "aisle: --threads wants 1 to 256, got '%s'\n", val);
+            return -1;
+        }
+        c->threads = (int)sz;
+    } else if (strcmp(name, "fsync") == 0) {
+        if (log_parse_fsync(val, &c->log)) {
+            fprintf(stderr, "aisle: --fsync wants always, batch:MS or never, got '%s'\n", val);
+            return -1;
+        }
+    } else if (strcmp(name, "segment-size") == 0) {
+        if (parse_size(val, &sz) || sz < 4096) {
+            fprintf(stderr, "aisle: --segment-size wants bytes (at least 4096), got '%s'\n", val);
+            return -1;
+        }
+        c->log.segment_bytes = sz;
+    } else if (strcmp(name, "max-body") == 0) {
+        if (parse_size(val, &sz) || sz < 1024) {
+            fprintf(stderr, "aisle: --max-body wants bytes (at least 1024), got '%s'\n", val);
+            return -1;
+        }
+        c->max_body = sz;
+    } else if (strcmp(name, "max-batch") == 0) {
+        if (parse_size(val, &sz) || sz < 1 || sz > 1000000) {
+            fprintf(stderr, "aisle: --max-batch wants 1 to 1000000, got '%s'\n", val);
+            return -1;
+        }
+        c->max_batch = sz;
+    } else if (strcmp(name, "log-level") == 0) {
+        int lv = slog_level_from_name(val);
+        if (lv < 0) {
+            fprintf(stderr, "aisle: --log-level wants debug, info, warn or error, got '%s'\n", val);
+            return -1;
+        }
+        slog_set_level(lv);
+    } else {
+        fprintf(stderr, "aisle: unknown flag --%s (see aisle serve --help)\n", name);
+        return -1;
+    }
+    return 0;
+}
+
+static const struct {
+    const char *env, *flag;
+} env_map[] = {{"AISLE_LISTEN", "listen"},     {"AISLE_DATA", "data"},         {"AISLE_THREADS", "threads"},
+               {"AISLE_FSYNC", "fsync"},       {"AISLE_SEGMENT_SIZE", "segment-size"},
+               {"AISLE_MAX_BODY", "max-body"}, {"AISLE_MAX_BATCH", "max-batch"}, {"AISLE_LOG_LEVEL", "log-level"}};
+
+static int cmd_serve(int argc, char **argv)
+{
+    srv_config_t cfg;
+    srv_config_default(&cfg);
+    for (size_t i = 0; i < sizeof env_map / sizeof env_map[0]; i++) {
+        const char *v = getenv(env_map[i].env);
+        if (v && *v && set_option(&cfg, env_map[i].flag, v) != 0) {
+            fprintf(stderr, "aisle: (from %s)\n", env_map[i].env);
+            return 2;
+        }
+    }
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage_serve(stdout);
+            return 0;
+        }
+        if (strncmp(a, "--", 2) != 0) {
+            fprintf(stderr, "aisle: unexpected argument '%s' (see aisle serve --help)\n", a);
+            return 2;
+        }
+        char name[64];
+        const char *val;
+        const char *eq = strchr(a, '=');
+        if (eq) {
+            snprintf(name, sizeof name, "%.*s", (int)(eq - a - 2), a + 2);
+            val = eq + 1;
+        } else {
+            snprintf(name, sizeof name, "%s", a + 2);
+            if (i + 1 >= argc) {
+                fprintf(stderr, "aisle: --%s needs a value\n", name);
+                return 2;
+            }
+            val = argv[++i];
+        }
+        if (set_option(&cfg, name, val) != 0)
+            return 2;
+    }
+    return srv_run(&cfg);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage_main(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        usage_main(stdout);
+        return 0;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("aisle %s\n", VERSION);
+        return 0;
+    }
+    if (strcmp(cmd, "serve") == 0)
+        return cmd_serve(argc - 2, argv + 2);
+    fprintf(stderr, "aisle: unknown command '%s'\n\n", cmd);
+    usage_main(stderr);
+    return 2;
+}

@@ -1,0 +1,183 @@
+/* Growable buffer and the byte-cursor used to decode records. */
+#include "buf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void buf_init(buf_t *b)
+{
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+void buf_free(buf_t *b)
+{
+    free(b->data);
+    buf_init(b);
+}
+
+void buf_reserve(buf_t *b, size_t extra)
+{
+    if (b->len + extra + 1 <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    char *d = realloc(b->data, cap);
+    if (!d)
+        abort();
+    b->data = d;
+    b->cap = cap;
+}
+
+void buf_append(buf_t *b, const void *p, size_t n)
+{
+    buf_reserve(b, n);
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void buf_puts(buf_t *b, const char *s)
+{
+    buf_append(b, s, strlen(s));
+}
+
+void buf_printf(buf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char tmp[256];
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof tmp) {
+        buf_append(b, tmp, (size_t)n);
+        return;
+    }
+    buf_reserve(b, (size_t)n);
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+void buf_put_u8(buf_t *b, uint8_t v)
+{
+    buf_append(b, &v, 1);
+}
+
+void buf_put_u32(buf_t *b, uint32_t v)
+{
+    unsigned char t[4] = {v, v >> 8, v >> 16, v >> 24};
+    buf_append(b, t, 4);
+}
+
+void buf_put_u64(buf_t *b, uint64_t v)
+{
+    buf_put_u32(b, (uint32_t)v);
+    buf_put_u32(b, (uint32_t)(v >> 32));
+}
+
+void buf_put_varint(buf_t *b, uint64_t v)
+{
+    unsigned char t[10];
+    int n = 0;
+    while (v >= 0x80) {
+        t[n++] = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    t[n++] = (unsigned char)v;
+    buf_append(b, t, (size_t)n);
+}
+
+void buf_put_str(buf_t *b, const char *s, size_t n)
+{
+    buf_put_varint(b, n);
+    buf_append(b, s, n);
+}
+
+void buf_put_json_str(buf_t *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    buf_reserve(b, n + 2);
+    b->data[b->len++] = '"';
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        buf_append(b, s + run, i - run);
+        run = i + 1;
+        switch (c) {
+        case '"': buf_append(b, "\\\"", 2); break;
+        case '\\': buf_append(b, "\\\\", 2); break;
+        case '\n': buf_append(b, "\\n", 2); break;
+        case '\r': buf_append(b, "\\r", 2); break;
+        case '\t': buf_append(b, "\\t", 2); break;
+        default: {
+            char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+            buf_append(b, u, 6);
+        }
+        }
+    }
+    buf_append(b, s + run, n - run);
+    buf_append(b, "\"", 1);
+}
+
+int rd_u8(rd_t *r, uint8_t *v)
+{
+    if (r->p >= r->end)
+        return -1;
+    *v = *r->p++;
+    return 0;
+}
+
+int rd_u32(rd_t *r, uint32_t *v)
+{
+    if (r->end - r->p < 4)
+        return -1;
+    *v = (uint32_t)r->p[0] | (uint32_t)r->p[1] << 8 | (uint32_t)r->p[2] << 16 | (uint32_t)r->p[3] << 24;
+    r->p += 4;
+    return 0;
+}
+
+int rd_u64(rd_t *r, uint64_t *v)
+{
+    uint32_t lo, hi;
+    if (rd_u32(r, &lo) || rd_u32(r, &hi))
+        return -1;
+    *v = (uint64_t)hi << 32 | lo;
+    return 0;
+}
+
+int rd_varint(rd_t *r, uint64_t *v)
+{
+    uint64_t x = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (r->p >= r->end)
+            return -1;
+        unsigned char c = *r->p++;
+        x |= (uint64_t)(c & 0x7f) << shift;
+        if (!(c & 0x80)) {
+            *v = x;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int rd_str(rd_t *r, const char **s, size_t *n)
+{
+    uint64_t len;
+    if (rd_varint(r, &len) || len > (uint64_t)(r->end - r->p))
+        return -1;
+    *s = (const char *)r->p;
+    *n = (size_t)len;
+    r->p += len;
+    return 0;
+}

@@ -1,0 +1,43 @@
+/* Growable byte buffer, used to build log records and JSON responses.
+ * The buffer owns its memory; buf_free releases it. Allocation failure aborts:
+ * a server that cannot allocate a few KB cannot answer anyway. */
+#ifndef AISLE_BUF_H
+#define AISLE_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    char *data;
+    size_t len;
+    size_t cap;
+} buf_t;
+
+void buf_init(buf_t *b);
+void buf_free(buf_t *b);
+void buf_reserve(buf_t *b, size_t extra);
+void buf_append(buf_t *b, const void *p, size_t n);
+void buf_puts(buf_t *b, const char *s);
+void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_put_u8(buf_t *b, uint8_t v);
+void buf_put_u32(buf_t *b, uint32_t v);
+void buf_put_u64(buf_t *b, uint64_t v);
+void buf_put_varint(buf_t *b, uint64_t v);
+/* A varint length followed by the bytes. */
+void buf_put_str(buf_t *b, const char *s, size_t n);
+/* Appends s as a JSON string literal, quotes included. */
+void buf_put_json_str(buf_t *b, const char *s, size_t n);
+
+/* Reading side: a cursor over bytes; every getter returns -1 past the end. */
+typedef struct {
+    const unsigned char *p, *end;
+} rd_t;
+
+int rd_u8(rd_t *r, uint8_t *v);
+int rd_u32(rd_t *r, uint32_t *v);
+int rd_u64(rd_t *r, uint64_t *v);
+int rd_varint(rd_t *r, uint64_t *v);
+/* Points *s into the buffer (not NUL-terminated). */
+int rd_str(rd_t *r, const char **s, size_t *n);
+
+#endif

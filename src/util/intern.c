@@ -1,0 +1,168 @@
+/* Open-addressing hash table (linear probing) over slots holding the id and 32 bits of
+ * the hash; strings live in an append-only arena, addressed by offset per id. */
+#include "intern.h"
+
+#include "hash.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    uint32_t id; /* INTERN_NONE when empty */
+    uint32_t tag; /* upper hash bits, to skip most string compares */
+} slot_t;
+
+struct intern {
+    slot_t *slots;
+    uint32_t mask;
+    uint32_t count;
+    uint64_t *offs; /* id -> offset of the string in arena; length stored before it */
+    uint32_t offs_cap;
+    char *arena;
+    size_t arena_len, arena_cap;
+};
+
+#define SEED 0x5ca1ab1e0ddba11ull
+
+static void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n);
+    if (!q)
+        abort();
+    return q;
+}
+
+intern_t *intern_new(void)
+{
+    intern_t *t = calloc(1, sizeof *t);
+    if (!t)
+        abort();
+    t->mask = 1023;
+    t->slots = xrealloc(NULL, (t->mask + 1) * sizeof(slot_t));
+    memset(t->slots, 0xff, (t->mask + 1) * sizeof(slot_t));
+    return t;
+}
+
+void intern_free(intern_t *t)
+{
+    if (!t)
+        return;
+    free(t->slots);
+    free(t->offs);
+    free(t->arena);
+    free(t);
+}
+
+static inline const char *str_at(const intern_t *t, uint32_t id, uint32_t *len)
+{
+    const char *p = t->arena + t->offs[id];
+    memcpy(len, p, 4);
+    return p + 4;
+}
+
+static void grow(intern_t *t)
+{
+    uint32_t ncap = (t->mask + 1) * 2;
+    slot_t *ns = xrealloc(NULL, (size_t)ncap * sizeof(slot_t));
+    memset(ns, 0xff, (size_t)ncap * sizeof(slot_t));
+    uint32_t nmask = ncap - 1;
+    for (uint32_t i = 0; i <= t->mask; i++) {
+        slot_t s = t->slots[i];
+        if (s.id == INTERN_NONE)
+            continue;
+        uint32_t len;
+        const char *str = str_at(t, s.id, &len);
+        uint64_t h = hash_bytes(str, len, SEED);
+        uint32_t j = (uint32_t)h & nmask;
+        while (ns[j].id != INTERN_NONE)
+            j = (j + 1) & nmask;
+        ns[j] = s;
+    }
+    free(t->slots);
+    t->slots = ns;
+    t->mask = nmask;
+}
+
+static uint32_t lookup(const intern_t *t, const char *s, size_t n, uint64_t h, uint32_t *slot_out)
+{
+    uint32_t tag = (uint32_t)(h >> 32);
+    uint32_t j = (uint32_t)h & t->mask;
+    for (;;) {
+        slot_t sl = t->slots[j];
+        if (sl.id == INTERN_NONE) {
+            *slot_out = j;
+            return INTERN_NONE;
+        }
+        if (sl.tag == tag) {
+            uint32_t len;
+            const char *str = str_at(t, sl.id, &len);
+            if (len == n && memcmp(str, s, n) == 0)
+                return sl.id;
+        }
+        j = (j + 1) & t->mask;
+    }
+}
+
+uint32_t intern_get(const intern_t *t, const char *s, size_t n)
+{
+    uint32_t slot;
+    return lookup(t, s, n, hash_bytes(s, n, SEED), &slot);
+}
+
+uint32_t intern_put(intern_t *t, const char *s, size_t n, int *added)
+{
+    uint64_t h = hash_bytes(s, n, SEED);
+    uint32_t slot;
+    uint32_t id = lookup(t, s, n, h, &slot);
+    if (added)
+        *added = id == INTERN_NONE;
+    if (id != INTERN_NONE)
+        return id;
+    if ((uint64_t)(t->count + 1) * 10 > (uint64_t)(t->mask + 1) * 7) {
+        grow(t);
+        lookup(t, s, n, h, &slot);
+    }
+    id = t->count++;
+    if (id >= t->offs_cap) {
+        t->offs_cap = t->offs_cap ? t->offs_cap * 2 : 1024;
+        t->offs = xrealloc(t->offs, (size_t)t->offs_cap * sizeof(uint64_t));
+    }
+    size_t need = t->arena_len + 4 + n + 1;
+    if (need > t->arena_cap) {
+        size_t cap = t->arena_cap ? t->arena_cap : 16384;
+        while (cap < need)
+            cap *= 2;
+        t->arena = xrealloc(t->arena, cap);
+        t->arena_cap = cap;
+    }
+    uint32_t len32 = (uint32_t)n;
+    t->offs[id] = t->arena_len;
+    memcpy(t->arena + t->arena_len, &len32, 4);
+    memcpy(t->arena + t->arena_len + 4, s, n);
+    t->arena[t->arena_len + 4 + n] = '\0';
+    t->arena_len = need;
+    t->slots[slot].id = id;
+    t->slots[slot].tag = (uint32_t)(h >> 32);
+    return id;
+}
+
+const char *intern_str(const intern_t *t, uint32_t id, size_t *n)
+{
+    if (id >= t->count)
+        return NULL;
+    uint32_t len;
+    const char *s = str_at(t, id, &len);
+    if (n)
+        *n = len;
+    return s;
+}
+
+uint32_t intern_count(const intern_t *t)
+{
+    return t->count;
+}
+
+size_t intern_bytes(const intern_t *t)
+{
+    return (size_t)(t->mask + 1) * sizeof(slot_t) + (size_t)t->offs_cap * sizeof(uint64_t) + t->arena_cap;
+}

@@ -1,0 +1,26 @@
+/* String interning: maps external ids (user, item, session, category ids, as the shop
+ * sends them) to dense 32-bit ids 0,1,2,... so everything downstream works on arrays.
+ * The table owns copies of the strings. Not thread-safe: the store's lock guards it. */
+#ifndef AISLE_INTERN_H
+#define AISLE_INTERN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define INTERN_NONE UINT32_MAX
+
+typedef struct intern intern_t;
+
+intern_t *intern_new(void);
+void intern_free(intern_t *t);
+/* Returns the id of s, adding it when new (*added set to 1 then, when added != NULL). */
+uint32_t intern_put(intern_t *t, const char *s, size_t n, int *added);
+/* Returns the id of s or INTERN_NONE. */
+uint32_t intern_get(const intern_t *t, const char *s, size_t n);
+/* The string of an id (NUL-terminated), and its length. */
+const char *intern_str(const intern_t *t, uint32_t id, size_t *n);
+uint32_t intern_count(const intern_t *t);
+/* Bytes held (tables and strings), for /v1/stats. */
+size_t intern_bytes(const intern_t *t);
+
+#endif

@@ -1,0 +1,4 @@
+#include "harness.h"
+#include "test.h"
+TEST(placeholder) {}
+TEST_MAIN(TEST_ENTRY(placeholder))
