@@ -273,3 +273,9 @@ long long jint(json_t *root, const char *path)
         FAIL("%s is not an integer", path);
     return json_integer_value(v);
 }
+
+/* libcurl's global state must be set up before threads use it. */
+__attribute__((constructor)) static void harness_init(void)
+{
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+}

@@ -81,7 +81,7 @@ int ent_item_from_json(json_t *obj, const char *id, int64_t now_ms, json_t **out
         goto fail;
     if (has_price)
         json_object_set_new(doc, "price", json_real(price));
-    if (val_string(obj, "currency", 0, 3, &cur, &curn, err))
+    if (val_string(obj, "currency", 0, 16, &cur, &curn, err))
         goto fail;
     if (cur) {
         if (curn != 3 || !isupper((unsigned char)cur[0]) || !isupper((unsigned char)cur[1]) ||
