@@ -17,7 +17,9 @@ build: deps
 	cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release >/dev/null
 	cmake --build build/release -j $(JOBS)
 
-test: deps
+# The release build is compiled too (optimised builds see warnings that -O0 does not),
+# then the tests run on the sanitizer build.
+test: build
 	cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DAISLE_SANITIZE=ON >/dev/null
 	cmake --build build/asan -j $(JOBS)
 	cd build/asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \

@@ -217,9 +217,10 @@ static int open_new_segment(log_t *l, uint64_t base)
     return 0;
 }
 
-/* Walks the records of one segment; returns the length of its valid prefix. */
+/* Walks the records of one segment; returns the length of its valid prefix. *stop is
+ * set to 1 when the callback refused a record, 2 for a segment of a newer format. */
 static size_t scan_segment(const unsigned char *p, size_t len, uint64_t base, log_record_fn fn, void *ud,
-                           log_replay_stats_t *st, int *cb_err, const char **why)
+                           log_replay_stats_t *st, int *stop, const char **why)
 {
     *why = NULL;
     if (len < SEG_HEADER || memcmp(p, SEG_MAGIC, 8) != 0) {
@@ -230,6 +231,7 @@ static size_t scan_segment(const unsigned char *p, size_t len, uint64_t base, lo
     memcpy(&ver, p + 8, 4);
     if (ver != SEG_VERSION) {
         *why = "unsupported segment version";
+        *stop = 2;
         return 0;
     }
     size_t off = SEG_HEADER;
@@ -257,7 +259,7 @@ static size_t scan_segment(const unsigned char *p, size_t len, uint64_t base, lo
         off += REC_HEADER + rlen;
         st->records++;
         if (fn && fn(ud, body[0], body + 1, rlen - 1, base + off - SEG_HEADER) != 0) {
-            *cb_err = 1;
+            *stop = 1;
             break;
         }
     }
@@ -290,7 +292,7 @@ int log_replay(log_t *l, log_record_fn fn, void *ud, log_replay_stats_t *st)
         const char *why;
         size_t good = scan_segment(data, len, bases[i], fn, ud, st, &cb_err, &why);
         free(data);
-        if (why && strcmp(why, "unsupported segment version") == 0) {
+        if (cb_err == 2) {
             slog_error("log segment written by a newer version of aisle", "path=\"%s\"", path);
             rc = -1;
             break;
