@@ -251,7 +251,8 @@ json_t *jget(json_t *root, const char *path)
     char buf[256];
     snprintf(buf, sizeof buf, "%s", path);
     json_t *cur = root;
-    for (char *tok = strtok(buf, "."); tok && cur; tok = strtok(NULL, ".")) {
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ".", &save); tok && cur; tok = strtok_r(NULL, ".", &save)) {
         if (json_is_array(cur))
             cur = json_array_get(cur, (size_t)atoi(tok));
         else

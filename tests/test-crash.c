@@ -70,6 +70,8 @@ static void *client_main(void *p)
         int ok = 0;
         if (r.status == 200) {
             json_t *j = resp_json(&r);
+            if (!json_is_integer(jget(j, "accepted")))
+                FAIL("200 without a batch answer: %.300s", r.body);
             ok = jint(j, "accepted") + jint(j, "duplicates") == k;
             json_decref(j);
             ASSERT(ok); /* every event here is valid */

@@ -141,6 +141,18 @@ static void batch_reply(h2o_req_t *req, size_t accepted, size_t dups, buf_t *rej
     srv_respond(req, status, &b, lsn);
 }
 
+/* Fills in the log frame header of the record whose payload follows at+LOG_FRAME_HEADER
+ * up to the end of b. */
+static void frame_in_place(buf_t *b, size_t at, uint8_t type)
+{
+    size_t plen = b->len - at - LOG_FRAME_HEADER;
+    buf_t hdr;
+    buf_init(&hdr);
+    log_frame(&hdr, type, b->data + at + LOG_FRAME_HEADER, plen);
+    memcpy(b->data + at, hdr.data, LOG_FRAME_HEADER);
+    buf_free(&hdr);
+}
+
 static void post_events(h2o_req_t *req)
 {
     srv_t *srv = srv_thread_of(req)->srv;
@@ -170,7 +182,12 @@ static void post_events(h2o_req_t *req)
         if (!bat.v[i].val)
             e = bat.v[i].err;
         else if (evt_from_json(bat.v[i].val, now, &evs[i], &props, &e) == 0) {
+            /* Encode straight into a framed log record: payload first, header after. */
+            size_t at = enc.len;
+            buf_reserve(&enc, LOG_FRAME_HEADER);
+            enc.len += LOG_FRAME_HEADER;
             evt_encode(&evs[i], &enc);
+            frame_in_place(&enc, at, REC_EVENT);
             ends[i] = enc.len;
             nvalid++;
             continue;
@@ -183,23 +200,28 @@ static void post_events(h2o_req_t *req)
     uint64_t lsn = 0;
     if (nvalid) {
         pthread_rwlock_wrlock(&srv->st->lock);
-        size_t start = 0;
+        size_t start = 0, keep = 0;
         for (size_t i = 0; i < bat.n; i++) {
             if (ends[i] == SIZE_MAX)
                 continue;
-            const char *p = enc.data + start;
             size_t len = ends[i] - start;
-            start = ends[i];
-            if (evs[i].event_id.p && st_event_seen(srv->st, evs[i].event_id.p, evs[i].event_id.n)) {
+            /* evs[i] points into the JSON, which is still alive: check it before the
+             * record is moved. */
+            int dup = evs[i].event_id.p && st_event_seen(srv->st, evs[i].event_id.p, evs[i].event_id.n);
+            if (!dup) {
+                if (keep != start) /* close the gap a duplicate left */
+                    memmove(enc.data + keep, enc.data + start, len);
+                st_apply(srv->st, REC_EVENT, enc.data + keep + LOG_FRAME_HEADER, len - LOG_FRAME_HEADER);
+                keep += len;
+                accepted++;
+            } else {
                 dups++;
-                continue;
             }
-            log_append(srv->log, REC_EVENT, p, len);
-            st_apply(srv->st, REC_EVENT, p, len);
-            accepted++;
+            start = ends[i];
         }
-        /* Duplicates wait too: their first copy may not be durable yet. */
-        lsn = log_end(srv->log);
+        /* One append for the whole request; duplicates wait too, as their first copy
+         * may not be durable yet. */
+        lsn = keep ? log_append_framed(srv->log, enc.data, keep) : log_end(srv->log);
         pthread_rwlock_unlock(&srv->st->lock);
     }
     free(ends);

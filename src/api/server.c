@@ -68,10 +68,13 @@ static void send_now(h2o_req_t *req, int status, buf_t *body)
 {
     req->res.status = status;
     req->res.reason = reason_of(status);
+    req->res.content_length = body->len;
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
     /* h2o_send_inline copies the body into the request's pool. */
     h2o_send_inline(req, body->data ? body->data : "", body->len);
 }
+
+static void flush_pending(srv_thread_t *t);
 
 static void on_guard_dispose(void *p)
 {
@@ -106,7 +109,12 @@ void srv_respond(h2o_req_t *req, int status, buf_t *body, uint64_t lsn)
     else
         t->head = p;
     t->tail = p;
-    t->npending++;
+    /* Count first, then look at the log again: either this thread sees the new durable
+     * LSN, or the writer (which updates the LSN before reading npending) sees the count
+     * and wakes us. Checking in the other order could miss both. */
+    atomic_fetch_add(&t->npending, 1);
+    if (log_durable(srv->log) >= lsn)
+        flush_pending(t);
 }
 
 void srv_error(h2o_req_t *req, int status, const char *code, const char *field, const char *fmt, ...)
@@ -141,7 +149,7 @@ static void flush_pending(srv_thread_t *t)
         t->head = p->next;
         if (!t->head)
             t->tail = NULL;
-        t->npending--;
+        atomic_fetch_sub(&t->npending, 1);
         if (p->req) {
             *p->guard = NULL;
             send_now(p->req, p->status, &p->body);
@@ -163,7 +171,7 @@ static void on_durable(void *ud, uint64_t lsn)
     (void)lsn;
     srv_t *srv = ud;
     for (int i = 0; i < srv->cfg.threads; i++)
-        if (srv->threads[i].npending)
+        if (atomic_load(&srv->threads[i].npending))
             wake(&srv->threads[i]);
 }
 
@@ -244,7 +252,7 @@ static void *thread_main(void *arg)
             /* Finish in-flight work: answer everything waiting on the log, and give
              * responses already queued a moment to reach their sockets. */
             uint64_t waited = time_mono_ns() - t->closing_since_ns;
-            if ((t->npending == 0 && waited > 100000000ull) || waited > 10000000000ull)
+            if ((atomic_load(&t->npending) == 0 && waited > 100000000ull) || waited > 10000000000ull)
                 t->done = 1;
         }
     }

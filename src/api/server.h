@@ -39,7 +39,7 @@ typedef struct {
     int wake_fd; /* eventfd: durability advanced, or shutdown */
     h2o_socket_t *wake_sock;
     pending_t *head, *tail; /* responses waiting for the log, in LSN order */
-    size_t npending;
+    atomic_size_t npending; /* read by the log writer thread */
     int closing;
     uint64_t closing_since_ns;
     int done;

@@ -56,6 +56,8 @@ int evt_from_json(json_t *obj, int64_t now_ms, evt_t *e, buf_t *props, val_error
     if (e->type == EVT_SEARCH) {
         if (val_string(obj, "query", 1, 1024, &e->query.p, &e->query.n, err))
             return -1;
+        if (e->query.n == 0)
+            return val_fail(err, "invalid_value", "query", "query must not be empty");
         if (id_field(obj, "item_id", 0, &e->item_id, err))
             return -1;
     } else if (id_field(obj, "item_id", 1, &e->item_id, err)) {
@@ -146,6 +148,8 @@ int evt_decode(const void *p, size_t n, evt_t *e)
     e->quantity = (uint32_t)qty;
     double price;
     memcpy(&price, &bits, 8);
+    if (!isnan(price) && !(price >= 0 && price <= VAL_MAX_NUMBER))
+        return -1; /* no validated event carries such a price */
     e->price = isnan(price) ? -1 : price;
     if (get_sv(&r, &e->event_id) || get_sv(&r, &e->user_id) || get_sv(&r, &e->session_id) ||
         get_sv(&r, &e->item_id) || get_sv(&r, &e->query) || get_sv(&r, &e->order_id) || get_sv(&r, &e->rec_id) ||

@@ -76,6 +76,8 @@ int val_nonneg_number(json_t *obj, const char *field, double *v, int *present, v
     double d = json_number_value(j);
     if (!isfinite(d) || d < 0)
         return val_fail(err, "invalid_value", field, "%s must not be negative", field);
+    if (d > VAL_MAX_NUMBER)
+        return val_fail(err, "invalid_value", field, "%s must be at most %.0e", field, VAL_MAX_NUMBER);
     *v = d;
     *present = 1;
     return 0;

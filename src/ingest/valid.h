@@ -8,6 +8,9 @@
 #include <stdint.h>
 
 #define VAL_MAX_ID 256
+/* Prices and other amounts: a billion per unit is past any shop's catalog, and keeps
+ * sums (revenue) finite. */
+#define VAL_MAX_NUMBER 1e9
 
 /* What goes wrong with one input: a stable machine code, a message for a person and the
  * offending field (JSON name, "" for the whole object). Codes are listed in docs/API.md. */
@@ -26,7 +29,7 @@ int val_id(json_t *obj, const char *field, int required, const char **s, size_t 
 /* A string of at most max bytes; same conventions. */
 int val_string(json_t *obj, const char *field, int required, size_t max, const char **s, size_t *n,
                val_error_t *err);
-/* A non-negative number (integer or real). *present tells whether it was there. */
+/* A number from 0 to VAL_MAX_NUMBER (integer or real). *present tells whether it was there. */
 int val_nonneg_number(json_t *obj, const char *field, double *v, int *present, val_error_t *err);
 /* RFC 3339 string or epoch milliseconds; absent gives now_ms. Refuses more than 24 h ahead. */
 int val_timestamp(json_t *obj, const char *field, int64_t now_ms, int64_t *ms, val_error_t *err);

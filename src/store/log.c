@@ -305,7 +305,12 @@ int log_replay(log_t *l, log_record_fn fn, void *ud, log_replay_stats_t *st)
         int last = i + 1 == n;
         if (good < len) {
             st->truncated_bytes += len - good;
-            if (last) {
+            if (last && good < SEG_HEADER) {
+                /* Nothing usable, not even the header: the whole file is kept aside
+                 * below, untouched, for a person to look at. */
+                slog_warn("log segment header unreadable, segment set aside", "path=\"%s\" bytes=%zu reason=\"%s\"",
+                          path, len, why);
+            } else if (last) {
                 /* A torn tail is what a crash mid-write leaves: cut it off so appends
                  * continue from the last whole record. */
                 slog_warn("log tail truncated", "path=\"%s\" offset=%zu dropped_bytes=%zu reason=\"%s\"", path, good,
@@ -469,21 +474,35 @@ int log_start(log_t *l, log_durable_fn cb, void *ud)
     return 0;
 }
 
-uint64_t log_append(log_t *l, uint8_t type, const void *payload, size_t len)
+void log_frame(buf_t *out, uint8_t type, const void *payload, size_t len)
 {
     uint32_t rlen = (uint32_t)len + 1;
-    uint32_t crc = crc32c(crc32c(0, &type, 1), payload, len);
+    buf_put_u32(out, rlen);
+    buf_put_u32(out, crc32c(crc32c(0, &type, 1), payload, len));
+    buf_put_u8(out, type);
+    buf_append(out, payload, len);
+}
+
+uint64_t log_append_framed(log_t *l, const void *framed, size_t len)
+{
     pthread_mutex_lock(&l->mu);
     int wake = l->pending.len == 0;
-    buf_put_u32(&l->pending, rlen);
-    buf_put_u32(&l->pending, crc);
-    buf_put_u8(&l->pending, type);
-    buf_append(&l->pending, payload, len);
-    l->appended += REC_HEADER + rlen;
+    buf_append(&l->pending, framed, len);
+    l->appended += len;
     uint64_t lsn = l->appended;
     if (wake)
         pthread_cond_signal(&l->cond);
     pthread_mutex_unlock(&l->mu);
+    return lsn;
+}
+
+uint64_t log_append(log_t *l, uint8_t type, const void *payload, size_t len)
+{
+    buf_t b;
+    buf_init(&b);
+    log_frame(&b, type, payload, len);
+    uint64_t lsn = log_append_framed(l, b.data, b.len);
+    buf_free(&b);
     return lsn;
 }
 

@@ -14,6 +14,8 @@
 #ifndef AISLE_LOG_H
 #define AISLE_LOG_H
 
+#include "../util/buf.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,6 +59,12 @@ int log_replay(log_t *l, log_record_fn fn, void *ud, log_replay_stats_t *st);
 int log_start(log_t *l, log_durable_fn cb, void *ud);
 /* Appends one record; thread-safe. Returns the record's LSN (its end position). */
 uint64_t log_append(log_t *l, uint8_t type, const void *payload, size_t len);
+/* Frames one record into out (header, checksum, type, payload) without touching the log,
+ * so that a request can frame its records outside any lock ... */
+void log_frame(buf_t *out, uint8_t type, const void *payload, size_t len);
+/* ... and append them all in one step. Returns the LSN after the last record. */
+uint64_t log_append_framed(log_t *l, const void *framed, size_t len);
+#define LOG_FRAME_HEADER 9 /* bytes before a framed record's payload */
 /* Highest acknowledgeable LSN. */
 uint64_t log_durable(log_t *l);
 /* Highest appended LSN. */

@@ -322,19 +322,23 @@ static void dump_into(buf_t *out, json_t *doc)
     out->data[out->len] = '\0';
 }
 
+/* Writes doc without its closing brace, ready for more members: "{...," or "{". */
+static void open_doc(buf_t *out, json_t *doc)
+{
+    dump_into(out, doc);
+    out->len--; /* the '}' */
+    if (out->data[out->len - 1] != '{')
+        buf_append(out, ",", 1);
+}
+
 int st_item_json(const state_t *st, const char *id, size_t n, buf_t *out)
 {
     uint32_t iid = intern_get(st->items, id, n);
     if (iid == INTERN_NONE || !st->item[iid].doc)
         return -1;
     const st_item_t *it = &st->item[iid];
-    /* The stored document minus its closing brace, then what Aisle computed. */
-    size_t start = out->len;
-    dump_into(out, it->doc);
-    if (out->len - start < 2)
-        return -1;
-    out->len--;
-    buf_puts(out, ",\"stats\":{");
+    open_doc(out, it->doc);
+    buf_puts(out, "\"stats\":{");
     for (int t = 0; t < EVT__COUNT; t++)
         buf_printf(out, "%s\"%s\":%u", t ? "," : "", evt_type_name(t), it->counts[t]);
     if (it->last_event_ms) {
@@ -353,9 +357,7 @@ int st_user_json(const state_t *st, const char *id, size_t n, buf_t *out)
         return -1;
     const st_user_t *u = &st->user[uid];
     if (u->doc) {
-        dump_into(out, u->doc);
-        out->len--;
-        buf_puts(out, ",");
+        open_doc(out, u->doc);
     } else {
         buf_puts(out, "{\"user_id\":");
         buf_put_json_str(out, id, n);

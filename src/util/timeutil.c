@@ -2,6 +2,7 @@
  * fractions nor offsets portably. */
 #include "timeutil.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -90,35 +91,43 @@ int time_parse_rfc3339(const char *s, size_t n, int64_t *ms)
     if (i != n)
         return -1;
     int64_t secs = days_from_civil(Y, M, D) * 86400 + h * 3600 + m * 60 + sec - (int64_t)offset_min * 60;
+    /* An offset can push a date out of the four-digit years we can write back. */
+    if (secs < TIME_MIN_S || secs > TIME_MAX_S)
+        return -1;
     *ms = secs * 1000 + frac_ms;
     return 0;
 }
 
 void time_format_rfc3339(int64_t ms, char out[32])
 {
-    time_t t = (time_t)(ms / 1000);
+    /* Clamped to years 0000-9999, which is all time_parse_rfc3339 accepts. */
+    if (ms < TIME_MIN_S * 1000)
+        ms = TIME_MIN_S * 1000;
+    if (ms > TIME_MAX_S * 1000 + 999)
+        ms = TIME_MAX_S * 1000 + 999;
+    int64_t secs = ms / 1000;
     int rem = (int)(ms % 1000);
     if (rem < 0) {
         rem += 1000;
-        t -= 1;
+        secs -= 1;
     }
+    time_t t = (time_t)secs;
     struct tm tm;
     gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-    size_t l = strlen(out);
-    out[l] = '.';
-    out[l + 1] = (char)('0' + rem / 100);
-    out[l + 2] = (char)('0' + rem / 10 % 10);
-    out[l + 3] = (char)('0' + rem % 10);
-    out[l + 4] = 'Z';
-    out[l + 5] = '\0';
+    char tmp[96]; /* roomy enough that the compiler can see nothing is cut */
+    int n = snprintf(tmp, sizeof tmp, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                     tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, rem);
+    if (n < 0 || n > 31)
+        n = 0;
+    memcpy(out, tmp, (size_t)n);
+    out[n] = '\0';
 }
 
 int time_parse_duration(const char *s, int64_t *ms)
 {
     char *end;
     double v = strtod(s, &end);
-    if (end == s || v < 0)
+    if (end == s || !(v >= 0) || v > 1e12) /* also refuses NaN */
         return -1;
     double mult;
     if (strcmp(end, "ms") == 0)

@@ -5,6 +5,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The range of time Aisle reads and writes: 0000-01-01 to 9999-12-31, in seconds. */
+#define TIME_MIN_S (-62167219200LL)
+#define TIME_MAX_S (253402300799LL)
+
 int64_t time_now_ms(void);
 /* Monotonic clock in nanoseconds, for durations. */
 uint64_t time_mono_ns(void);
