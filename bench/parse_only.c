@@ -1,9 +1,10 @@
 /* The reference for bench/ingest.sh: what POST /v1/events costs before HTTP, the store
  * lock, the log and fsync come in. Each thread takes the request bodies in turn and runs
- * the handler's CPU path on them: bat_parse (jansson) + evt_from_json (validation) +
- * evt_encode (binary form), then frees the batch, for a fixed time.
+ * the handler's CPU path on them: evt_parse_batch (read + validate) + evt_encode (binary
+ * form), then frees the batch, for a fixed time. With -j it runs jansson's parser alone
+ * instead, the measurement behind replacing jansson on this path (BENCHMARKS.md).
  *
- * Usage: bench-parse-only [-t THREADS] [-d SECONDS] BODY.json...
+ * Usage: bench-parse-only [-j] [-t THREADS] [-d SECONDS] BODY.json...
  * Prints one line per run: threads, events, seconds, events/s, MB/s of JSON. */
 #include "ingest/batch.h"
 #include "ingest/event.h"
@@ -51,36 +52,48 @@ static int load(const char *path, body_t *b)
     return 0;
 }
 
+/* mode 0: Aisle's event reader (evt_parse_batch + evt_encode), what POST /v1/events
+ * runs; mode 1: jansson's parser alone on the same bodies (bat_parse builds the tree,
+ * nothing is validated), a lower bound for the jansson-based reader Aisle used first. */
+static int mode;
+
 static void *worker(void *arg)
 {
     worker_t *w = arg;
-    buf_t enc, props;
+    buf_t enc;
     buf_init(&enc);
-    buf_init(&props);
     for (size_t k = w->idx; !atomic_load_explicit(&stop_flag, memory_order_relaxed); k++) {
         body_t *b = &bodies[k % nbodies];
-        bat_t bat;
         val_error_t err;
-        if (bat_parse(b->p, b->n, 0, BAT_MAX_DEFAULT, &bat, &err) != 0) {
+        if (mode == 1) {
+            bat_t bat;
+            if (bat_parse(b->p, b->n, 0, BAT_MAX_DEFAULT, &bat, &err) != 0) {
+                fprintf(stderr, "bench-parse-only: body %zu does not parse: %s\n", k % nbodies, err.message);
+                exit(1);
+            }
+            w->events += bat.n;
+            bat_free(&bat);
+            w->bytes += b->n;
+            continue;
+        }
+        evt_batch_t bat;
+        if (evt_parse_batch(b->p, b->n, 0, BAT_MAX_DEFAULT, time_now_ms(), &bat, &err) != 0) {
             fprintf(stderr, "bench-parse-only: body %zu does not parse: %s\n", k % nbodies, err.message);
             exit(1);
         }
-        int64_t now = time_now_ms();
         enc.len = 0;
         for (size_t i = 0; i < bat.n; i++) {
-            evt_t e;
-            if (bat.v[i].val && evt_from_json(bat.v[i].val, now, &e, &props, &err) == 0) {
-                evt_encode(&e, &enc);
+            if (!bat.err[i].code) {
+                evt_encode(&bat.ev[i], &enc);
                 w->events++;
             } else {
                 w->rejected++;
             }
         }
-        bat_free(&bat);
+        evt_batch_free(&bat);
         w->bytes += b->n;
     }
     buf_free(&enc);
-    buf_free(&props);
     return NULL;
 }
 
@@ -106,8 +119,8 @@ static void run(int threads)
         rejected += ws[i].rejected;
     }
     double secs = (double)(time_mono_ns() - t0) / 1e9;
-    printf("parse-only: threads=%d events=%llu rejected=%llu seconds=%.2f events_per_s=%.0f json_MB_per_s=%.1f\n",
-           threads, (unsigned long long)events, (unsigned long long)rejected, secs, (double)events / secs,
+    printf("%s: threads=%d events=%llu rejected=%llu seconds=%.2f events_per_s=%.0f json_MB_per_s=%.1f\n",
+           mode ? "jansson-only" : "parse-only", threads, (unsigned long long)events, (unsigned long long)rejected, secs, (double)events / secs,
            (double)bytes / secs / 1e6);
     fflush(stdout);
     free(ws);
@@ -117,17 +130,18 @@ int main(int argc, char **argv)
 {
     int threads = 1;
     int opt;
-    while ((opt = getopt(argc, argv, "t:d:")) != -1) {
+    while ((opt = getopt(argc, argv, "t:d:j")) != -1) {
         switch (opt) {
+        case 'j': mode = 1; break;
         case 't': threads = atoi(optarg); break;
         case 'd': run_seconds = atof(optarg); break;
         default:
-            fprintf(stderr, "usage: %s [-t THREADS] [-d SECONDS] BODY.json...\n", argv[0]);
+            fprintf(stderr, "usage: %s [-j] [-t THREADS] [-d SECONDS] BODY.json...\n", argv[0]);
             return 2;
         }
     }
     if (optind >= argc || threads < 1 || threads > 256 || run_seconds <= 0) {
-        fprintf(stderr, "usage: %s [-t THREADS] [-d SECONDS] BODY.json...\n", argv[0]);
+        fprintf(stderr, "usage: %s [-j] [-t THREADS] [-d SECONDS] BODY.json...\n", argv[0]);
         return 2;
     }
     nbodies = (size_t)(argc - optind);

@@ -98,32 +98,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     int ndjson = data[0] & 1;
-    bat_t bat;
+    evt_batch_t bat;
     val_error_t err;
-    int rc = bat_parse((const char *)data + 1, size - 1, ndjson, 10000, &bat, &err);
+    int rc = evt_parse_batch((const char *)data + 1, size - 1, ndjson, 10000, NOW_MS, &bat, &err);
     if (rc != 0) {
         CHECK(rc == 400 || rc == 413);
-        CHECK(err.code != NULL && bat.n == 0 && bat.v == NULL);
+        CHECK(err.code != NULL);
+        evt_batch_free(&bat);
         return 0;
     }
     CHECK(bat.n > 0);
 
-    buf_t props, enc, enc2;
-    buf_init(&props);
+    buf_t enc, enc2;
     buf_init(&enc);
     buf_init(&enc2);
     state_t *st = NULL;
     for (size_t i = 0; i < bat.n; i++) {
-        json_t *v = bat.v[i].val;
-        if (!v) {
-            CHECK(bat.v[i].err.code != NULL);
+        if (bat.err[i].code) {
+            CHECK(bat.err[i].field != NULL);
             continue;
         }
-        evt_t e, d, d2;
-        if (evt_from_json(v, NOW_MS, &e, &props, &err) != 0) {
-            CHECK(err.code != NULL && err.field != NULL);
-            continue;
-        }
+        evt_t e = bat.ev[i], d, d2;
         /* What validation promises. */
         CHECK((unsigned)e.type < EVT__COUNT);
         CHECK(e.user_id.p || e.session_id.p);
@@ -153,9 +148,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         render(st, 1, e.item_id); /* catalog-less items are not rendered (-1) */
     }
     st_free(st);
-    buf_free(&props);
     buf_free(&enc);
     buf_free(&enc2);
-    bat_free(&bat);
+    evt_batch_free(&bat);
     return 0;
 }

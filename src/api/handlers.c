@@ -159,42 +159,38 @@ static void post_events(h2o_req_t *req)
     body_kind_t kind;
     if (!check_ready(req) || check_body(req, 1, &kind) != 0)
         return;
-    bat_t bat;
+    evt_batch_t bat;
     val_error_t err;
-    int status = bat_parse(req->entity.base, req->entity.len, kind == BODY_NDJSON, srv->cfg.max_batch, &bat, &err);
+    int status = evt_parse_batch(req->entity.base, req->entity.len, kind == BODY_NDJSON, srv->cfg.max_batch,
+                                 time_now_ms(), &bat, &err);
     if (status) {
+        evt_batch_free(&bat);
         srv_error(req, status, err.code, err.field, "%s", err.message);
         return;
     }
-    int64_t now = time_now_ms();
-    buf_t enc, props, rej;
+    buf_t enc, rej;
     buf_init(&enc);
-    buf_init(&props);
     buf_init(&rej);
     size_t *ends = malloc(bat.n * sizeof *ends);
-    evt_t *evs = malloc(bat.n * sizeof *evs);
     size_t nrej = 0, nvalid = 0;
     val_error_t first = {0};
-    /* Validate and encode outside the lock: this is most of the work. */
+    /* Encode outside the lock, straight into framed log records: payload first, header
+     * filled in after. */
     for (size_t i = 0; i < bat.n; i++) {
         ends[i] = SIZE_MAX;
-        val_error_t e;
-        if (!bat.v[i].val)
-            e = bat.v[i].err;
-        else if (evt_from_json(bat.v[i].val, now, &evs[i], &props, &e) == 0) {
-            /* Encode straight into a framed log record: payload first, header after. */
-            size_t at = enc.len;
-            buf_reserve(&enc, LOG_FRAME_HEADER);
-            enc.len += LOG_FRAME_HEADER;
-            evt_encode(&evs[i], &enc);
-            frame_in_place(&enc, at, REC_EVENT);
-            ends[i] = enc.len;
-            nvalid++;
+        if (bat.err[i].code) {
+            if (!nrej)
+                first = bat.err[i];
+            add_reject(&rej, &nrej, i, &bat.err[i]);
             continue;
         }
-        if (!nrej)
-            first = e;
-        add_reject(&rej, &nrej, i, &e);
+        size_t at = enc.len;
+        buf_reserve(&enc, LOG_FRAME_HEADER);
+        enc.len += LOG_FRAME_HEADER;
+        evt_encode(&bat.ev[i], &enc);
+        frame_in_place(&enc, at, REC_EVENT);
+        ends[i] = enc.len;
+        nvalid++;
     }
     size_t accepted = 0, dups = 0;
     uint64_t lsn = 0;
@@ -205,17 +201,17 @@ static void post_events(h2o_req_t *req)
             if (ends[i] == SIZE_MAX)
                 continue;
             size_t len = ends[i] - start;
-            /* evs[i] points into the JSON, which is still alive: check it before the
-             * record is moved. */
-            int dup = evs[i].event_id.p && st_event_seen(srv->st, evs[i].event_id.p, evs[i].event_id.n);
-            if (!dup) {
+            /* bat.ev[i] views the body, which is still alive: check it before the record
+             * is moved. */
+            const evt_t *e = &bat.ev[i];
+            if (e->event_id.p && st_event_seen(srv->st, e->event_id.p, e->event_id.n)) {
+                dups++;
+            } else {
                 if (keep != start) /* close the gap a duplicate left */
                     memmove(enc.data + keep, enc.data + start, len);
                 st_apply(srv->st, REC_EVENT, enc.data + keep + LOG_FRAME_HEADER, len - LOG_FRAME_HEADER);
                 keep += len;
                 accepted++;
-            } else {
-                dups++;
             }
             start = ends[i];
         }
@@ -225,10 +221,8 @@ static void post_events(h2o_req_t *req)
         pthread_rwlock_unlock(&srv->st->lock);
     }
     free(ends);
-    free(evs);
     buf_free(&enc);
-    buf_free(&props);
-    bat_free(&bat);
+    evt_batch_free(&bat);
     batch_reply(req, accepted, dups, &rej, nrej, &first, lsn, 1);
 }
 

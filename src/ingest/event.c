@@ -1,9 +1,14 @@
-/* Event validation rules (what the API promises in docs/API.md) and the binary codec.
+/* Events: reading them from request bodies (one object, an array or NDJSON) with the
+ * scanner of jsonscan.h, the validation rules docs/API.md promises, and the binary codec.
  * Binary layout: u8 version, u8 type, i64 ts, varint quantity, f64 price (NaN when
  * absent), then seven strings and the properties, each a varint length + bytes. */
 #include "event.h"
 
+#include "../util/timeutil.h"
+#include "jsonscan.h"
+
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define EVT_CODEC_VERSION 1
@@ -24,81 +29,506 @@ int evt_type_from_name(const char *s)
     return -1;
 }
 
-static int id_field(json_t *obj, const char *field, int required, strv_t *out, val_error_t *err)
+/* ---- reading one event object ---------------------------------------------------- */
+
+enum { F_TYPE, F_EVENT_ID, F_USER_ID, F_SESSION_ID, F_ITEM_ID, F_QUERY, F_ORDER_ID, F_REC_ID, F_QUANTITY,
+       F_PRICE, F_TS, F_PROPERTIES, F__N };
+static const char *field_names[F__N] = {"type",     "event_id", "user_id",  "session_id", "item_id",  "query",
+                                        "order_id", "rec_id",   "quantity", "price",      "ts",       "properties"};
+
+#define ABSENT (-1)
+#define MAX_PROP_PAIRS 1024
+
+typedef struct {
+    int kind; /* ABSENT or a js_kind_t */
+    const char *s;
+    size_t n;
+    int64_t i;
+    double d;
+} raw_t;
+
+typedef struct {
+    const char *k, *v;
+    size_t kn, vn;
+    int order;
+} pair_t;
+
+typedef struct {
+    raw_t f[F__N];
+    pair_t pairs[MAX_PROP_PAIRS];
+    int npairs;
+    const char *bad_prop; /* first property whose value is not a string */
+    size_t bad_prop_n;
+    int too_many_pairs;
+} rawevt_t;
+
+static int field_of(const char *k, size_t n)
 {
-    return val_id(obj, field, required, &out->p, &out->n, err);
+    for (int i = 0; i < F__N; i++)
+        if (strlen(field_names[i]) == n && memcmp(field_names[i], k, n) == 0)
+            return i;
+    return -1;
 }
 
-int evt_from_json(json_t *obj, int64_t now_ms, evt_t *e, buf_t *props, val_error_t *err)
+/* Reads any value into r: strings and numbers are kept, the rest only checked. */
+static int read_value(js_t *j, raw_t *r)
+{
+    int k = js_peek(j);
+    if (k < 0)
+        return -1;
+    r->kind = k;
+    switch (k) {
+    case JS_STRING:
+        return js_string(j, &r->s, &r->n);
+    case JS_INT: {
+        js_kind_t kind;
+        if (js_number(j, &kind, &r->i, &r->d))
+            return -1;
+        r->kind = kind;
+        return 0;
+    }
+    default:
+        return js_skip(j);
+    }
+}
+
+static int read_properties(js_t *j, rawevt_t *e)
+{
+    e->f[F_PROPERTIES].kind = JS_OBJECT;
+    e->npairs = 0;
+    e->bad_prop = NULL;
+    e->too_many_pairs = 0;
+    j->p++; /* '{' */
+    js_skip_ws(j);
+    if (j->p < j->end && *j->p == '}') {
+        j->p++;
+        return 0;
+    }
+    for (;;) {
+        const char *k;
+        size_t kn;
+        if (js_peek(j) != JS_STRING)
+            return j->p < j->end && *j->p != '"' ? js_fail(j, "expected a string key") : -1;
+        if (js_string(j, &k, &kn) || js_expect(j, ':'))
+            return -1;
+        raw_t v;
+        if (read_value(j, &v))
+            return -1;
+        if (v.kind != JS_STRING) {
+            if (!e->bad_prop) {
+                e->bad_prop = k;
+                e->bad_prop_n = kn;
+            }
+        } else if (e->npairs == MAX_PROP_PAIRS) {
+            e->too_many_pairs = 1;
+        } else {
+            e->pairs[e->npairs] = (pair_t){k, v.s, kn, v.n, e->npairs};
+            e->npairs++;
+        }
+        int more = js_next(j, '}');
+        if (more < 0)
+            return -1;
+        if (!more)
+            return 0;
+    }
+}
+
+/* Reads the object at the cursor into e. -1 on a syntax error. */
+static int read_object(js_t *j, rawevt_t *e)
+{
+    for (int i = 0; i < F__N; i++)
+        e->f[i].kind = ABSENT;
+    e->npairs = 0;
+    e->bad_prop = NULL;
+    e->too_many_pairs = 0;
+    j->p++; /* '{' */
+    js_skip_ws(j);
+    if (j->p < j->end && *j->p == '}') {
+        j->p++;
+        return 0;
+    }
+    for (;;) {
+        int k = js_peek(j);
+        if (k < 0)
+            return -1;
+        if (k != JS_STRING)
+            return js_fail(j, "expected a string key");
+        const char *key;
+        size_t kn;
+        if (js_string(j, &key, &kn) || js_expect(j, ':'))
+            return -1;
+        int f = field_of(key, kn);
+        if (f == F_PROPERTIES && js_peek(j) == JS_OBJECT) {
+            if (read_properties(j, e))
+                return -1;
+        } else if (f >= 0) {
+            if (read_value(j, &e->f[f]))
+                return -1;
+        } else if (js_skip(j)) { /* unknown fields are ignored */
+            return -1;
+        }
+        int more = js_next(j, '}');
+        if (more < 0)
+            return -1;
+        if (!more)
+            return 0;
+    }
+}
+
+/* ---- validation: the rules of docs/API.md, checked in a fixed order ------------------ */
+
+static int is_absent(const raw_t *r)
+{
+    return r->kind == ABSENT || r->kind == JS_NULL;
+}
+
+static int want_id(const raw_t *r, int f, int required, strv_t *out, val_error_t *err)
+{
+    const char *name = field_names[f];
+    out->p = NULL;
+    out->n = 0;
+    if (is_absent(r))
+        return required ? val_fail(err, "missing_field", name, "%s is required", name) : 0;
+    if (r->kind != JS_STRING)
+        return val_fail(err, "invalid_type", name, "%s must be a string", name);
+    if (r->n == 0)
+        return val_fail(err, "invalid_id", name, "%s must not be empty", name);
+    if (r->n > VAL_MAX_ID)
+        return val_fail(err, "invalid_id", name, "%s is longer than %d bytes", name, VAL_MAX_ID);
+    out->p = r->s;
+    out->n = r->n;
+    return 0;
+}
+
+static int pair_cmp(const void *a, const void *b)
+{
+    const pair_t *x = a, *y = b;
+    size_t n = x->kn < y->kn ? x->kn : y->kn;
+    int c = memcmp(x->k, y->k, n);
+    if (c)
+        return c;
+    if (x->kn != y->kn)
+        return x->kn < y->kn ? -1 : 1;
+    return x->order - y->order; /* equal keys: the later one last, and it wins */
+}
+
+/* Writes the properties as compact JSON with sorted keys (the form the log stores). */
+static int canonical_properties(rawevt_t *r, js_t *j, strv_t *out, val_error_t *err)
+{
+    if (r->bad_prop)
+        return val_fail(err, "invalid_type", "properties", "properties.%.*s must be a string",
+                        (int)(r->bad_prop_n > 100 ? 100 : r->bad_prop_n), r->bad_prop);
+    qsort(r->pairs, (size_t)r->npairs, sizeof(pair_t), pair_cmp);
+    int distinct = 0;
+    for (int i = 0; i < r->npairs; i++) {
+        pair_t *p = &r->pairs[i];
+        if (i + 1 < r->npairs && p->kn == p[1].kn && memcmp(p->k, p[1].k, p->kn) == 0)
+            continue; /* a later duplicate key replaces this one */
+        distinct++;
+        if (p->kn > VAL_MAX_ID || p->vn > 4096)
+            return val_fail(err, "too_long", "properties", "properties.%.*s: key over 256 or value over 4096 bytes",
+                            (int)(p->kn > 100 ? 100 : p->kn), p->k);
+    }
+    if (distinct > 256 || r->too_many_pairs)
+        return val_fail(err, "too_long", "properties", "properties has more than 256 keys");
+    if (distinct == 0)
+        return 0;
+    /* The arena has room (see evt_parse_batch): escaped text is never longer than the
+     * source it was decoded from. */
+    char *start = j->arena + j->alen, *o = start;
+    *o++ = '{';
+    int first = 1;
+    for (int i = 0; i < r->npairs; i++) {
+        pair_t *p = &r->pairs[i];
+        if (i + 1 < r->npairs && p->kn == p[1].kn && memcmp(p->k, p[1].k, p->kn) == 0)
+            continue;
+        if (!first)
+            *o++ = ',';
+        first = 0;
+        o += json_escape_to(o, p->k, p->kn);
+        *o++ = ':';
+        o += json_escape_to(o, p->v, p->vn);
+    }
+    *o++ = '}';
+    out->p = start;
+    out->n = (size_t)(o - start);
+    j->alen += out->n;
+    return 0;
+}
+
+static int validate(rawevt_t *r, js_t *j, int64_t now_ms, evt_t *e, val_error_t *err)
 {
     memset(e, 0, sizeof *e);
     e->price = -1;
-    if (!json_is_object(obj))
-        return val_fail(err, "invalid_type", "", "an event must be a JSON object");
-
-    json_t *t = json_object_get(obj, "type");
-    if (!t || json_is_null(t))
+    raw_t *f = r->f;
+    if (is_absent(&f[F_TYPE]))
         return val_fail(err, "missing_field", "type", "type is required");
-    if (!json_is_string(t))
+    if (f[F_TYPE].kind != JS_STRING)
         return val_fail(err, "invalid_type", "type", "type must be a string");
-    int type = evt_type_from_name(json_string_value(t));
+    int type = -1;
+    for (int t = 0; t < EVT__COUNT; t++)
+        if (strlen(type_names[t]) == f[F_TYPE].n && memcmp(type_names[t], f[F_TYPE].s, f[F_TYPE].n) == 0)
+            type = t;
     if (type < 0)
         return val_fail(err, "unknown_event_type", "type",
                         "unknown event type; use view, click, search, add_to_cart, remove_from_cart or purchase");
     e->type = (evt_type_t)type;
 
-    if (id_field(obj, "event_id", 0, &e->event_id, err) || id_field(obj, "user_id", 0, &e->user_id, err) ||
-        id_field(obj, "session_id", 0, &e->session_id, err))
+    if (want_id(&f[F_EVENT_ID], F_EVENT_ID, 0, &e->event_id, err) ||
+        want_id(&f[F_USER_ID], F_USER_ID, 0, &e->user_id, err) ||
+        want_id(&f[F_SESSION_ID], F_SESSION_ID, 0, &e->session_id, err))
         return -1;
     if (!e->user_id.p && !e->session_id.p)
         return val_fail(err, "missing_field", "user_id", "user_id or session_id is required");
 
     if (e->type == EVT_SEARCH) {
-        if (val_string(obj, "query", 1, 1024, &e->query.p, &e->query.n, err))
-            return -1;
-        if (e->query.n == 0)
+        raw_t *q = &f[F_QUERY];
+        if (is_absent(q))
+            return val_fail(err, "missing_field", "query", "query is required");
+        if (q->kind != JS_STRING)
+            return val_fail(err, "invalid_type", "query", "query must be a string");
+        if (q->n > 1024)
+            return val_fail(err, "too_long", "query", "query is longer than 1024 bytes");
+        if (q->n == 0)
             return val_fail(err, "invalid_value", "query", "query must not be empty");
-        if (id_field(obj, "item_id", 0, &e->item_id, err))
+        e->query.p = q->s;
+        e->query.n = q->n;
+        if (want_id(&f[F_ITEM_ID], F_ITEM_ID, 0, &e->item_id, err))
             return -1;
-    } else if (id_field(obj, "item_id", 1, &e->item_id, err)) {
+    } else if (want_id(&f[F_ITEM_ID], F_ITEM_ID, 1, &e->item_id, err)) {
         return -1;
     }
-    if (id_field(obj, "order_id", 0, &e->order_id, err) || id_field(obj, "rec_id", 0, &e->rec_id, err))
+    if (want_id(&f[F_ORDER_ID], F_ORDER_ID, 0, &e->order_id, err) ||
+        want_id(&f[F_REC_ID], F_REC_ID, 0, &e->rec_id, err))
         return -1;
 
-    json_t *q = json_object_get(obj, "quantity");
-    if (q && !json_is_null(q)) {
-        if (!json_is_integer(q))
+    raw_t *q = &f[F_QUANTITY];
+    if (!is_absent(q)) {
+        if (q->kind != JS_INT)
             return val_fail(err, "invalid_type", "quantity", "quantity must be an integer");
-        json_int_t qv = json_integer_value(q);
-        if (qv < 0)
+        if (q->i < 0)
             return val_fail(err, "invalid_value", "quantity", "quantity must not be negative");
-        if (qv == 0 || qv > 1000000)
+        if (q->i == 0 || q->i > 1000000)
             return val_fail(err, "invalid_value", "quantity", "quantity must be between 1 and 1000000");
-        e->quantity = (uint32_t)qv;
+        e->quantity = (uint32_t)q->i;
     }
-    int has_price;
-    double price;
-    if (val_nonneg_number(obj, "price", &price, &has_price, err))
-        return -1;
-    if (has_price)
-        e->price = price;
-    if (val_timestamp(obj, "ts", now_ms, &e->ts_ms, err))
-        return -1;
-
-    json_t *map;
-    if (val_string_map(obj, "properties", &map, err))
-        return -1;
-    if (map && json_object_size(map)) {
-        props->len = 0;
-        size_t need = json_dumpb(map, NULL, 0, JSON_COMPACT | JSON_SORT_KEYS);
-        buf_reserve(props, need);
-        props->len = json_dumpb(map, props->data, need, JSON_COMPACT | JSON_SORT_KEYS);
-        e->properties.p = props->data;
-        e->properties.n = props->len;
+    raw_t *pr = &f[F_PRICE];
+    if (!is_absent(pr)) {
+        if (pr->kind != JS_INT && pr->kind != JS_REAL)
+            return val_fail(err, "invalid_type", "price", "price must be a number");
+        double d = pr->kind == JS_INT ? (double)pr->i : pr->d;
+        if (d < 0)
+            return val_fail(err, "invalid_value", "price", "price must not be negative");
+        if (d > VAL_MAX_NUMBER)
+            return val_fail(err, "invalid_value", "price", "price must be at most %.0e", VAL_MAX_NUMBER);
+        e->price = d;
+    }
+    raw_t *ts = &f[F_TS];
+    if (is_absent(ts)) {
+        e->ts_ms = now_ms;
+    } else {
+        int64_t t;
+        if (ts->kind == JS_INT) {
+            t = ts->i;
+            if (t < 0)
+                return val_fail(err, "invalid_timestamp", "ts", "ts must not be negative");
+        } else if (ts->kind == JS_STRING) {
+            if (time_parse_rfc3339(ts->s, ts->n, &t) != 0)
+                return val_fail(err, "invalid_timestamp", "ts",
+                                "ts must be RFC 3339 (2026-11-25T09:30:00Z) or epoch milliseconds");
+            if (t < 0)
+                return val_fail(err, "invalid_timestamp", "ts", "ts is before 1970");
+        } else {
+            return val_fail(err, "invalid_type", "ts", "ts must be an RFC 3339 string or epoch milliseconds");
+        }
+        if (t > now_ms + 24ll * 3600 * 1000)
+            return val_fail(err, "timestamp_in_future", "ts", "ts is more than 24 hours in the future");
+        e->ts_ms = t;
+    }
+    raw_t *props = &f[F_PROPERTIES];
+    if (!is_absent(props)) {
+        if (props->kind != JS_OBJECT)
+            return val_fail(err, "invalid_type", "properties", "properties must be an object of strings");
+        if (canonical_properties(r, j, &e->properties, err))
+            return -1;
     }
     return 0;
 }
+
+/* ---- batches ------------------------------------------------------------------------- */
+
+static void push(evt_batch_t *b, const evt_t *e, const val_error_t *err)
+{
+    if (b->n == b->cap) {
+        b->cap = b->cap ? b->cap * 2 : 64;
+        b->ev = realloc(b->ev, b->cap * sizeof *b->ev);
+        b->err = realloc(b->err, b->cap * sizeof *b->err);
+        if (!b->ev || !b->err)
+            abort();
+    }
+    if (e)
+        b->ev[b->n] = *e;
+    else
+        memset(&b->ev[b->n], 0, sizeof *b->ev);
+    if (err)
+        b->err[b->n] = *err;
+    else
+        memset(&b->err[b->n], 0, sizeof *b->err);
+    b->n++;
+}
+
+/* Reads one element at the cursor: 0 valid (*e), 1 rejected (*err), -1 syntax error. */
+static int read_element(js_t *j, rawevt_t *raw, int64_t now_ms, evt_t *e, val_error_t *err)
+{
+    int k = js_peek(j);
+    if (k < 0)
+        return -1;
+    if (k != JS_OBJECT) {
+        if (js_skip(j))
+            return -1;
+        val_fail(err, "invalid_type", "", "an event must be a JSON object");
+        return 1;
+    }
+    if (read_object(j, raw))
+        return -1;
+    return validate(raw, j, now_ms, e, err) ? 1 : 0;
+}
+
+static int only_space(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n')
+            return 0;
+    return 1;
+}
+
+static int parse_lines(const char *body, size_t len, size_t max, int64_t now_ms, evt_batch_t *b, rawevt_t *raw,
+                       size_t *alen, val_error_t *err)
+{
+    const char *p = body, *end = body + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        const char *le = nl ? nl : end;
+        size_t n = (size_t)(le - p);
+        if (!only_space(p, n)) {
+            if (b->n == max)
+                return val_fail(err, "batch_too_large", "", "more than %zu records in one request", max), 413;
+            val_error_t e = {0};
+            evt_t ev;
+            if (!js_utf8_ok(p, n)) {
+                val_fail(&e, "invalid_utf8", "", "line is not valid UTF-8");
+                push(b, NULL, &e);
+            } else {
+                js_t j;
+                js_init(&j, p, n, b->arena, &e);
+                j.alen = *alen;
+                int rc = read_element(&j, raw, now_ms, &ev, &e);
+                if (rc >= 0) {
+                    js_skip_ws(&j);
+                    if (j.p != j.end)
+                        rc = js_fail(&j, "end of input expected");
+                }
+                push(b, rc == 0 ? &ev : NULL, rc == 0 ? NULL : &e);
+                *alen = j.alen;
+            }
+        }
+        p = le + 1;
+    }
+    return 0;
+}
+
+int evt_parse_batch(const char *body, size_t len, int ndjson, size_t max, int64_t now_ms, evt_batch_t *b,
+                    val_error_t *err)
+{
+    memset(b, 0, sizeof *b);
+    /* Decoded strings and canonical properties are never longer than their source text,
+     * so two times the body is room enough for both and nothing moves. */
+    b->arena = malloc(2 * len + 64);
+    rawevt_t *raw = malloc(sizeof *raw);
+    if (!b->arena || !raw)
+        abort();
+    size_t alen = 0;
+    int rc = 0;
+    if (only_space(body, len)) {
+        rc = (val_fail(err, "empty_batch", "", "the request body holds no records"), 400);
+        goto out;
+    }
+    if (ndjson) {
+        rc = parse_lines(body, len, max, now_ms, b, raw, &alen, err);
+        goto out;
+    }
+    if (!js_utf8_ok(body, len)) {
+        rc = (val_fail(err, "invalid_utf8", "", "body is not valid UTF-8"), 400);
+        goto out;
+    }
+    js_t j;
+    js_init(&j, body, len, b->arena, err);
+    int k = js_peek(&j);
+    if (k < 0) {
+        rc = 400;
+        goto out;
+    }
+    evt_t ev;
+    val_error_t e;
+    if (k == JS_ARRAY) {
+        j.p++;
+        js_skip_ws(&j);
+        if (j.p < j.end && *j.p == ']') {
+            j.p++;
+        } else {
+            for (;;) {
+                if (b->n == max) {
+                    rc = (val_fail(err, "batch_too_large", "", "more than %zu records in one request", max), 413);
+                    goto out;
+                }
+                memset(&e, 0, sizeof e);
+                int r = read_element(&j, raw, now_ms, &ev, &e);
+                if (r < 0) { /* a syntax error: j.err (= err) says where */
+                    rc = 400;
+                    goto out;
+                }
+                push(b, r == 0 ? &ev : NULL, r == 0 ? NULL : &e);
+                int more = js_next(&j, ']');
+                if (more < 0) {
+                    rc = 400;
+                    goto out;
+                }
+                if (!more)
+                    break;
+            }
+        }
+    } else {
+        memset(&e, 0, sizeof e);
+        int r = read_element(&j, raw, now_ms, &ev, &e);
+        if (r < 0) {
+            rc = 400;
+            goto out;
+        }
+        push(b, r == 0 ? &ev : NULL, r == 0 ? NULL : &e);
+    }
+    js_skip_ws(&j);
+    if (j.p != j.end) {
+        /* More than one value: the body is NDJSON sent as application/json. */
+        b->n = 0;
+        alen = 0;
+        rc = parse_lines(body, len, max, now_ms, b, raw, &alen, err);
+    }
+out:
+    if (rc == 0 && b->n == 0)
+        rc = (val_fail(err, "empty_batch", "", "the request body holds no records"), 400);
+    free(raw);
+    return rc;
+}
+
+void evt_batch_free(evt_batch_t *b)
+{
+    free(b->ev);
+    free(b->err);
+    free(b->arena);
+    memset(b, 0, sizeof *b);
+}
+
+/* ---- binary codec -------------------------------------------------------------------- */
 
 static void put_sv(buf_t *out, strv_t s)
 {

@@ -6,7 +6,6 @@
 #include "../util/buf.h"
 #include "valid.h"
 
-#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,9 +39,24 @@ const char *evt_type_name(evt_type_t t);
 /* -1 for an unknown name. */
 int evt_type_from_name(const char *s);
 
-/* Validates one JSON event. props (caller owns, may be reused across calls only after
- * the event is encoded) receives the properties text. */
-int evt_from_json(json_t *obj, int64_t now_ms, evt_t *e, buf_t *props, val_error_t *err);
+/* The events of one request body (POST /v1/events, an NDJSON file): a single object, a
+ * JSON array, or NDJSON. Each element is either a valid event (err[i].code == NULL) or
+ * carries why it was rejected. Events view the body or the batch's arena, so the body
+ * must outlive the batch. */
+typedef struct {
+    evt_t *ev;
+    val_error_t *err;
+    size_t n, cap;
+    char *arena; /* decoded strings and canonical properties */
+} evt_batch_t;
+
+/* Parses and validates body. ndjson forces line mode; otherwise a body holding several
+ * JSON values one per line is read as NDJSON too. Returns 0, or an HTTP status (400
+ * malformed or empty, 413 more than max events) with *err set. Caller frees b with
+ * evt_batch_free (also after an error). */
+int evt_parse_batch(const char *body, size_t len, int ndjson, size_t max, int64_t now_ms, evt_batch_t *b,
+                    val_error_t *err);
+void evt_batch_free(evt_batch_t *b);
 /* Appends the binary form to out. */
 void evt_encode(const evt_t *e, buf_t *out);
 /* Decodes a payload written by evt_encode; views point into p. -1 when malformed. */

@@ -101,32 +101,43 @@ void buf_put_str(buf_t *b, const char *s, size_t n)
     buf_append(b, s, n);
 }
 
-void buf_put_json_str(buf_t *b, const char *s, size_t n)
+size_t json_escape_to(char *out, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    buf_reserve(b, n + 2);
-    b->data[b->len++] = '"';
-    size_t run = 0;
+    char *o = out;
+    *o++ = '"';
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\')
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *o++ = (char)c;
             continue;
-        buf_append(b, s + run, i - run);
-        run = i + 1;
-        switch (c) {
-        case '"': buf_append(b, "\\\"", 2); break;
-        case '\\': buf_append(b, "\\\\", 2); break;
-        case '\n': buf_append(b, "\\n", 2); break;
-        case '\r': buf_append(b, "\\r", 2); break;
-        case '\t': buf_append(b, "\\t", 2); break;
-        default: {
-            char u[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
-            buf_append(b, u, 6);
         }
+        *o++ = '\\';
+        switch (c) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\b': *o++ = 'b'; break;
+        case '\f': *o++ = 'f'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
+        default:
+            *o++ = 'u';
+            *o++ = '0';
+            *o++ = '0';
+            *o++ = hex[c >> 4];
+            *o++ = hex[c & 15];
         }
     }
-    buf_append(b, s + run, n - run);
-    buf_append(b, "\"", 1);
+    *o++ = '"';
+    return (size_t)(o - out);
+}
+
+void buf_put_json_str(buf_t *b, const char *s, size_t n)
+{
+    buf_reserve(b, 6 * n + 2);
+    b->len += json_escape_to(b->data + b->len, s, n);
+    b->data[b->len] = '\0';
 }
 
 int rd_u8(rd_t *r, uint8_t *v)
