@@ -24,8 +24,8 @@ typedef struct {
     size_t n;
 } strv_t;
 
-/* One event. String fields are views into memory the caller keeps alive: the JSON
- * object for evt_from_json, the payload for evt_decode. */
+/* One event. String fields are views into memory the caller keeps alive: the request
+ * body or batch arena for evt_parse_batch, the payload for evt_decode. */
 typedef struct {
     evt_type_t type;
     int64_t ts_ms;
