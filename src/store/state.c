@@ -4,6 +4,7 @@
 #include "../util/hash.h"
 #include "../util/timeutil.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,9 +18,27 @@ static void *xcalloc(size_t n, size_t sz)
     return p;
 }
 
+void st_config_default(st_config_t *c)
+{
+    prof_config_default(&c->prof);
+    c->trend_short_ms = 24.0 * 3600 * 1000;
+    c->trend_long_ms = 14.0 * 24 * 3600 * 1000;
+}
+
 state_t *st_new(void)
 {
+    return st_new_with(NULL);
+}
+
+state_t *st_new_with(const st_config_t *cfg)
+{
     state_t *st = xcalloc(1, sizeof *st);
+    if (cfg)
+        st->cfg = *cfg;
+    else
+        st_config_default(&st->cfg);
+    st->coview = cooc_new();
+    st->cobuy = cooc_new();
     pthread_rwlock_init(&st->lock, NULL);
     st->users = intern_new();
     st->items = intern_new();
@@ -40,6 +59,15 @@ void st_free(state_t *st)
         json_decref(st->item[i].doc);
     for (uint32_t i = 0; i < intern_count(st->users); i++)
         json_decref(st->user[i].doc);
+    for (uint32_t i = 0; i < st->nprof; i++)
+        prof_clear(&st->prof[i]);
+    free(st->prof);
+    cooc_free(st->coview);
+    cooc_free(st->cobuy);
+    for (uint32_t i = 0; i < st->cat_cap; i++)
+        free(st->cat_items[i].v);
+    free(st->cat_items);
+    free(st->cat_parent);
     free(st->item);
     free(st->user);
     free(st->session);
@@ -82,11 +110,61 @@ static void item_init(st_item_t *it)
 static void user_init(st_user_t *u)
 {
     u->last_order = INTERN_NONE;
+    u->prof = PROF_NONE;
 }
 
 static void session_init(st_session_t *s)
 {
     s->user = INTERN_NONE;
+    s->prof = PROF_NONE;
+}
+
+static uint32_t new_profile(state_t *st)
+{
+    if (st->nprof == st->prof_cap) {
+        st->prof_cap = st->prof_cap ? st->prof_cap * 2 : 1024;
+        st->prof = realloc(st->prof, (size_t)st->prof_cap * sizeof *st->prof);
+        if (!st->prof)
+            abort();
+    }
+    prof_init(&st->prof[st->nprof]);
+    return st->nprof++;
+}
+
+static void decay_item(const state_t *st, const st_item_t *it, int64_t now_ms, float *s, float *l)
+{
+    *s = it->pop_short;
+    *l = it->pop_long;
+    if (now_ms > it->pop_ms) {
+        double dt = (double)(now_ms - it->pop_ms);
+        *s *= (float)exp2(-dt / st->cfg.trend_short_ms);
+        *l *= (float)exp2(-dt / st->cfg.trend_long_ms);
+    }
+}
+
+float st_item_popularity(const state_t *st, uint32_t item, int64_t now_ms)
+{
+    float s, l;
+    decay_item(st, &st->item[item], now_ms, &s, &l);
+    return l;
+}
+
+float st_item_trending(const state_t *st, uint32_t item, int64_t now_ms)
+{
+    float s, l;
+    decay_item(st, &st->item[item], now_ms, &s, &l);
+    /* At a steady rate the short sum is r times the long one; the excess over that,
+     * scaled like a Poisson z-score, is the trend. */
+    float r = (float)(st->cfg.trend_short_ms / st->cfg.trend_long_ms);
+    return (s - r * l) / sqrtf(r * l + 1.0f);
+}
+
+int st_item_in_category(const state_t *st, uint32_t item, uint32_t cat)
+{
+    for (uint32_t c = st->item[item].category; c != INTERN_NONE; c = st->cat_parent[c])
+        if (c == cat)
+            return 1;
+    return 0;
 }
 
 static uint32_t item_id(state_t *st, const char *s, size_t n)
@@ -156,6 +234,63 @@ static void seen_add(state_t *st, const char *id, size_t n)
     st->seen_count++;
 }
 
+/* The profile an event belongs to: the customer's, or the anonymous session's. A
+ * session that logs in (an event with both ids) is merged into the customer. */
+static uint32_t resolve_profile(state_t *st, uint32_t uid, uint32_t sid)
+{
+    uint32_t pid = PROF_NONE;
+    if (uid != INTERN_NONE) {
+        if (st->user[uid].prof == PROF_NONE)
+            st->user[uid].prof = new_profile(st);
+        pid = st->user[uid].prof;
+    }
+    if (sid != INTERN_NONE) {
+        st_session_t *s = &st->session[sid];
+        if (pid == PROF_NONE) {
+            if (s->prof == PROF_NONE)
+                s->prof = new_profile(st);
+            pid = s->prof;
+        } else if (s->prof != pid) {
+            if (s->prof != PROF_NONE)
+                prof_merge(&st->prof[pid], &st->prof[s->prof], &st->cfg.prof);
+            s->prof = pid;
+        }
+    }
+    return pid;
+}
+
+/* Co-occurrence from the profile's recent interactions, before this event joins them:
+ * items handled in the same session are "similar"; items bought within an hour of each
+ * other are "bought together". */
+static void update_cooc(state_t *st, const prof_t *p, uint32_t item, int type, int64_t ts_ms)
+{
+    const float *w = st->cfg.prof.weight;
+    if (w[type] <= 0)
+        return;
+    int seen = 0;
+    for (int k = 0; k < PROF_RECENT && seen < 8; k++) {
+        uint32_t other;
+        int otype;
+        int64_t ots;
+        if (prof_recent(p, k, &other, &otype, &ots) != 0)
+            break;
+        if (ts_ms - ots > 3600 * 1000 || ots - ts_ms > 3600 * 1000)
+            break;
+        if (other == item || w[otype] <= 0)
+            continue;
+        seen++;
+        if (ts_ms - ots <= PROF_SESSION_GAP_MS) {
+            float pw = sqrtf(w[type] * w[otype]);
+            cooc_add(st->coview, item, other, pw);
+            cooc_add(st->coview, other, item, pw);
+        }
+        if (type == EVT_PURCHASE && otype == EVT_PURCHASE) {
+            cooc_add(st->cobuy, item, other, 1.0f);
+            cooc_add(st->cobuy, other, item, 1.0f);
+        }
+    }
+}
+
 static void apply_event(state_t *st, const evt_t *e)
 {
     if (e->event_id.p)
@@ -165,21 +300,19 @@ static void apply_event(state_t *st, const evt_t *e)
     if (e->ts_ms > st->last_event_ms)
         st->last_event_ms = e->ts_ms;
 
-    uint32_t uid = INTERN_NONE;
+    uint32_t uid = INTERN_NONE, sid = INTERN_NONE;
+    if (e->user_id.p)
+        uid = user_id(st, e->user_id.p, e->user_id.n);
     if (e->session_id.p) {
-        uint32_t sid = session_id(st, e->session_id.p, e->session_id.n);
+        sid = session_id(st, e->session_id.p, e->session_id.n);
         st_session_t *s = &st->session[sid];
-        if (e->user_id.p) {
-            uint32_t u = user_id(st, e->user_id.p, e->user_id.n);
-            st->session[sid].user = u; /* the session logged in */
-        }
-        s = &st->session[sid];
-        uid = s->user;
+        if (uid != INTERN_NONE)
+            s->user = uid; /* the session logged in */
+        else
+            uid = s->user;
         s->events++;
         if (e->ts_ms > s->last_seen_ms)
             s->last_seen_ms = e->ts_ms;
-    } else if (e->user_id.p) {
-        uid = user_id(st, e->user_id.p, e->user_id.n);
     }
 
     double value = 0;
@@ -187,12 +320,28 @@ static void apply_event(state_t *st, const evt_t *e)
     if (e->type == EVT_PURCHASE && e->price > 0)
         value = e->price * qty;
 
+    uint32_t iid = INTERN_NONE;
     if (e->item_id.p) {
-        uint32_t iid = item_id(st, e->item_id.p, e->item_id.n); /* may move st->item */
+        iid = item_id(st, e->item_id.p, e->item_id.n); /* may move st->item */
         st_item_t *it = &st->item[iid];
         it->counts[e->type]++;
         if (e->ts_ms > it->last_event_ms)
             it->last_event_ms = e->ts_ms;
+        float w = st->cfg.prof.weight[e->type];
+        if (w > 0) {
+            float sh, lo;
+            int64_t at = e->ts_ms > it->pop_ms ? e->ts_ms : it->pop_ms;
+            decay_item(st, it, at, &sh, &lo);
+            /* A late event counts as if it had decayed from its own time. */
+            float fs = 1, fl = 1;
+            if (e->ts_ms < at) {
+                fs = (float)exp2(-(double)(at - e->ts_ms) / st->cfg.trend_short_ms);
+                fl = (float)exp2(-(double)(at - e->ts_ms) / st->cfg.trend_long_ms);
+            }
+            it->pop_short = sh + w * fs;
+            it->pop_long = lo + w * fl;
+            it->pop_ms = at;
+        }
     }
     if (uid != INTERN_NONE) {
         st_user_t *u = &st->user[uid];
@@ -210,6 +359,20 @@ static void apply_event(state_t *st, const evt_t *e)
             u->last_order = oid;
         }
     }
+
+    uint32_t pid = resolve_profile(st, uid, sid);
+    if (pid == PROF_NONE)
+        return;
+    prof_event_t pe = {iid == INTERN_NONE ? PROF_NONE : iid, e->type, e->ts_ms, PROF_NONE, PROF_NONE, e->price, qty};
+    if (iid != INTERN_NONE) {
+        const st_item_t *it = &st->item[iid];
+        pe.category = it->category;
+        pe.brand = it->brand;
+        if (pe.price < 0)
+            pe.price = it->price;
+        update_cooc(st, &st->prof[pid], iid, e->type, e->ts_ms);
+    }
+    prof_observe(&st->prof[pid], &pe, &st->cfg.prof);
 }
 
 static int decode_doc(const void *p, size_t n, const char **id, size_t *idn, json_t **doc)
@@ -224,10 +387,49 @@ static int decode_doc(const void *p, size_t n, const char **id, size_t *idn, jso
     return *doc && json_is_object(*doc) ? 0 : (json_decref(*doc), -1);
 }
 
+static void ensure_category(state_t *st, uint32_t cat)
+{
+    if (cat < st->cat_cap)
+        return;
+    uint32_t ncap = st->cat_cap ? st->cat_cap : 64;
+    while (ncap <= cat)
+        ncap *= 2;
+    st->cat_parent = realloc(st->cat_parent, (size_t)ncap * sizeof *st->cat_parent);
+    st->cat_items = realloc(st->cat_items, (size_t)ncap * sizeof *st->cat_items);
+    if (!st->cat_parent || !st->cat_items)
+        abort();
+    for (uint32_t i = st->cat_cap; i < ncap; i++) {
+        st->cat_parent[i] = INTERN_NONE;
+        st->cat_items[i] = (st_idlist_t){0};
+    }
+    st->cat_cap = ncap;
+}
+
+static void idlist_add(st_idlist_t *l, uint32_t id)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 16;
+        l->v = realloc(l->v, l->cap * sizeof *l->v);
+        if (!l->v)
+            abort();
+    }
+    l->v[l->n++] = id;
+}
+
+static void idlist_remove(st_idlist_t *l, uint32_t id)
+{
+    for (uint32_t i = 0; i < l->n; i++)
+        if (l->v[i] == id) {
+            l->v[i] = l->v[--l->n];
+            return;
+        }
+}
+
 static void apply_item(state_t *st, const char *id, size_t idn, json_t *doc)
 {
     uint32_t iid = item_id(st, id, idn);
     st_item_t *it = &st->item[iid];
+    uint32_t old_cat = it->category;
     if (!it->doc && doc)
         st->live_items++;
     else if (it->doc && !doc)
@@ -237,8 +439,11 @@ static void apply_item(state_t *st, const char *id, size_t idn, json_t *doc)
     it->price = -1;
     it->brand = it->category = INTERN_NONE;
     it->in_stock = 0;
-    if (!doc)
+    if (!doc) {
+        for (uint32_t cat = old_cat; cat != INTERN_NONE; cat = st->cat_parent[cat])
+            idlist_remove(&st->cat_items[cat], iid);
         return;
+    }
     json_t *v = json_object_get(doc, "price");
     if (json_is_number(v))
         it->price = json_number_value(v);
@@ -253,14 +458,26 @@ static void apply_item(state_t *st, const char *id, size_t idn, json_t *doc)
         buf_init(&path);
         size_t i;
         json_t *c;
+        uint32_t parent = INTERN_NONE;
         json_array_foreach(v, i, c)
         {
             if (i)
                 buf_append(&path, "/", 1);
             buf_append(&path, json_string_value(c), json_string_length(c));
-            it->category = intern_put(st->categories, path.data, path.len, NULL);
+            uint32_t cat = intern_put(st->categories, path.data, path.len, NULL);
+            ensure_category(st, cat);
+            if (cat != parent) /* a path naming the same prefix twice must not loop */
+                st->cat_parent[cat] = parent;
+            parent = cat;
         }
+        it->category = parent;
         buf_free(&path);
+    }
+    if (it->category != old_cat) {
+        for (uint32_t cat = old_cat; cat != INTERN_NONE; cat = st->cat_parent[cat])
+            idlist_remove(&st->cat_items[cat], iid);
+        for (uint32_t cat = it->category; cat != INTERN_NONE; cat = st->cat_parent[cat])
+            idlist_add(&st->cat_items[cat], iid);
     }
 }
 
@@ -382,10 +599,33 @@ int st_user_json(const state_t *st, const char *id, size_t n, buf_t *out)
     return 0;
 }
 
+const prof_t *st_user_profile(const state_t *st, const char *id, size_t n)
+{
+    uint32_t uid = intern_get(st->users, id, n);
+    if (uid == INTERN_NONE || st->user[uid].prof == PROF_NONE)
+        return NULL;
+    return &st->prof[st->user[uid].prof];
+}
+
+const prof_t *st_session_profile(const state_t *st, const char *id, size_t n)
+{
+    uint32_t sid = intern_get(st->sessions, id, n);
+    if (sid == INTERN_NONE || st->session[sid].prof == PROF_NONE)
+        return NULL;
+    return &st->prof[st->session[sid].prof];
+}
+
 size_t st_memory(const state_t *st)
 {
+    size_t prof = (size_t)st->prof_cap * sizeof(prof_t);
+    for (uint32_t i = 0; i < st->nprof; i++)
+        prof += (size_t)st->prof[i].bought_cap * sizeof(prof_bought_t);
+    size_t cats = (size_t)st->cat_cap * (sizeof(uint32_t) + sizeof(st_idlist_t));
+    for (uint32_t i = 0; i < st->cat_cap; i++)
+        cats += (size_t)st->cat_items[i].cap * sizeof(uint32_t);
     return intern_bytes(st->users) + intern_bytes(st->items) + intern_bytes(st->sessions) +
            intern_bytes(st->categories) + intern_bytes(st->brands) + intern_bytes(st->orders) +
            (size_t)st->item_cap * sizeof(st_item_t) + (size_t)st->user_cap * sizeof(st_user_t) +
-           (size_t)st->session_cap * sizeof(st_session_t) + (st->seen_mask + 1) * sizeof(uint64_t);
+           (size_t)st->session_cap * sizeof(st_session_t) + (st->seen_mask + 1) * sizeof(uint64_t) + prof +
+           cats + cooc_bytes(st->coview) + cooc_bytes(st->cobuy);
 }

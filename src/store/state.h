@@ -9,6 +9,8 @@
 #define AISLE_STATE_H
 
 #include "../ingest/event.h"
+#include "../stream/cooc.h"
+#include "../stream/profile.h"
 #include "../util/buf.h"
 #include "../util/intern.h"
 
@@ -27,6 +29,10 @@ typedef struct {
     uint8_t in_stock;
     uint32_t counts[EVT__COUNT];
     int64_t last_event_ms;
+    /* Weighted interactions, exponentially decayed with a short and a long half-life
+     * (trending compares the two; popularity is the long one), as of pop_ms. */
+    float pop_short, pop_long;
+    int64_t pop_ms;
 } st_item_t;
 
 typedef struct {
@@ -37,13 +43,26 @@ typedef struct {
     uint32_t last_order; /* INTERN_NONE before the first */
     uint32_t units;
     double revenue;
+    uint32_t prof; /* live profile, PROF_NONE until the first event */
 } st_user_t;
 
 typedef struct {
     uint32_t user; /* INTERN_NONE while anonymous */
     uint32_t events;
     int64_t last_seen_ms;
+    uint32_t prof; /* the anonymous profile, or the customer's once logged in */
 } st_session_t;
+
+/* Items filed under a category (a leaf or any of its ancestors). */
+typedef struct {
+    uint32_t *v;
+    uint32_t n, cap;
+} st_idlist_t;
+
+typedef struct {
+    prof_config_t prof;
+    double trend_short_ms, trend_long_ms; /* half-lives of item activity */
+} st_config_t;
 
 typedef struct state {
     pthread_rwlock_t lock;
@@ -59,9 +78,21 @@ typedef struct state {
 
     uint64_t events, by_type[EVT__COUNT];
     int64_t last_event_ms;
+
+    st_config_t cfg;
+    prof_t *prof; /* live profiles, of customers and of anonymous sessions */
+    uint32_t nprof, prof_cap;
+    cooc_t *coview; /* viewed/clicked/carted in the same session: "similar" */
+    cooc_t *cobuy;  /* bought by the same customer within an hour: "bought together" */
+    uint32_t *cat_parent; /* category id -> parent id (INTERN_NONE at the top) */
+    st_idlist_t *cat_items;
+    uint32_t cat_cap;
 } state_t;
 
+void st_config_default(st_config_t *c);
+/* A store with the default configuration, or with cfg. Caller owns; st_free frees. */
 state_t *st_new(void);
+state_t *st_new_with(const st_config_t *cfg);
 void st_free(state_t *st);
 
 /* Applies one log record. Returns 0, or -1 when the payload is malformed. */
@@ -76,6 +107,15 @@ void st_encode_id(buf_t *out, const char *id, size_t idn);
 /* Readers: call with the lock held for reading. Append JSON to out; -1 when unknown. */
 int st_item_json(const state_t *st, const char *id, size_t n, buf_t *out);
 int st_user_json(const state_t *st, const char *id, size_t n, buf_t *out);
+/* Decayed activity of an item at now_ms: popularity (long half-life) and a trending
+ * score (how far short-term activity runs above its long-term rate). */
+float st_item_popularity(const state_t *st, uint32_t item, int64_t now_ms);
+float st_item_trending(const state_t *st, uint32_t item, int64_t now_ms);
+/* Whether item is filed under category cat (its leaf or an ancestor). */
+int st_item_in_category(const state_t *st, uint32_t item, uint32_t cat);
+/* The live profile of a customer or session id, or NULL. */
+const prof_t *st_user_profile(const state_t *st, const char *id, size_t n);
+const prof_t *st_session_profile(const state_t *st, const char *id, size_t n);
 /* Approximate bytes held by the store's tables. */
 size_t st_memory(const state_t *st);
 

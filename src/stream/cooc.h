@@ -1,0 +1,34 @@
+/* Real-time item-to-item co-occurrence with bounded memory. Per item, a fixed number of
+ * neighbour slots kept as Space-Saving heavy hitters (Metwally et al. 2005): a new
+ * neighbour that finds the slots full takes the lightest slot and inherits its weight,
+ * so frequent pairs stay and memory never grows past COOC_SLOTS per item. Each item also
+ * keeps its total co-occurrence mass, for normalising weights into similarities so that
+ * popular items do not dominate every list. Not thread-safe: the store's lock guards it. */
+#ifndef AISLE_COOC_H
+#define AISLE_COOC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define COOC_SLOTS 32
+
+typedef struct {
+    uint32_t item;
+    float w;
+} cooc_slot_t;
+
+typedef struct cooc cooc_t;
+
+cooc_t *cooc_new(void);
+void cooc_free(cooc_t *c);
+/* Adds w to the pair (a, b), one direction. */
+void cooc_add(cooc_t *c, uint32_t a, uint32_t b, float w);
+/* a's neighbour slots (unordered) and their count; *out is valid until the next add. */
+size_t cooc_get(const cooc_t *c, uint32_t a, const cooc_slot_t **out);
+/* Total weight ever added from a. */
+float cooc_mass(const cooc_t *c, uint32_t a);
+/* Cosine-style similarity of a's neighbour slot s: w / sqrt(mass(a) * mass(b)). */
+float cooc_sim(const cooc_t *c, uint32_t a, const cooc_slot_t *s);
+size_t cooc_bytes(const cooc_t *c);
+
+#endif
