@@ -35,46 +35,9 @@ chmod 644 "$tmp/www/healthz"
 
 nport=$(free_port)
 while [ "$nport" = "$aport" ]; do nport=$(free_port); done
-user_line=""
-[ "$(id -u)" = 0 ] && user_line="user $(id -un) $(id -gn);"
-cat >"$tmp/nginx.conf" <<EOF
-$user_line
-worker_processes $THREADS;
-daemon off;
-master_process on;
-pid $tmp/nginx.pid;
-error_log $tmp/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    sendfile on;
-    tcp_nodelay on;
-    keepalive_timeout 65s;
-    keepalive_requests 1000000;
-    etag off;
-    server_tokens off;
-    open_file_cache max=64 inactive=60s;
-    open_file_cache_valid 60s;
-    client_body_temp_path $tmp/nginx-tmp/client;
-    proxy_temp_path $tmp/nginx-tmp/proxy;
-    fastcgi_temp_path $tmp/nginx-tmp/fastcgi;
-    uwsgi_temp_path $tmp/nginx-tmp/uwsgi;
-    scgi_temp_path $tmp/nginx-tmp/scgi;
-    types { }
-    default_type application/json;
-    server {
-        listen 127.0.0.1:$nport reuseport;
-        server_name localhost;
-        root $tmp/www;
-        location = /healthz { }
-    }
-}
-EOF
-"$NGINX" -e "$tmp/nginx-error.log" -p "$tmp/" -c "$tmp/nginx.conf" &
-npid=$!
-_bench_pids+=("$npid")
+start_nginx "$nport" "$tmp" "$THREADS"
+npid=$NGINX_PID
 nurl="http://127.0.0.1:$nport/healthz"
-wait_http "$nurl" 15 "$npid" || { cat "$tmp/nginx-error.log" >&2; die "nginx did not start"; }
 
 curl -s -o "$tmp/nginx.body" -D "$tmp/nginx.hdr" "$nurl"
 curl -s -o "$tmp/aisle.body" -D "$tmp/aisle.hdr" "$aurl"

@@ -106,6 +106,56 @@ start_aisle() {
   fi
 }
 
+# start_nginx PORT DIR WORKERS: nginx (NGINX, default /usr/sbin/nginx) serving the files
+# of DIR/www as application/json on 127.0.0.1:PORT: WORKERS worker processes, reuseport,
+# keep-alive, access log off; its config, pid file, temp paths and error log are under DIR.
+# Sets NGINX_PID and waits until PORT answers /healthz.
+start_nginx() {
+  local port=$1 dir=$2 workers=$3 user_line=""
+  mkdir -p "$dir/nginx-tmp"
+  [ "$(id -u)" = 0 ] && user_line="user $(id -un) $(id -gn);"
+  cat >"$dir/nginx.conf" <<EOF
+$user_line
+worker_processes $workers;
+daemon off;
+master_process on;
+pid $dir/nginx.pid;
+error_log $dir/nginx-error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    sendfile on;
+    tcp_nodelay on;
+    keepalive_timeout 65s;
+    keepalive_requests 1000000;
+    etag off;
+    server_tokens off;
+    open_file_cache max=64 inactive=60s;
+    open_file_cache_valid 60s;
+    client_body_temp_path $dir/nginx-tmp/client;
+    proxy_temp_path $dir/nginx-tmp/proxy;
+    fastcgi_temp_path $dir/nginx-tmp/fastcgi;
+    uwsgi_temp_path $dir/nginx-tmp/uwsgi;
+    scgi_temp_path $dir/nginx-tmp/scgi;
+    types { }
+    default_type application/json;
+    server {
+        listen 127.0.0.1:$port reuseport;
+        server_name localhost;
+        root $dir/www;
+        location = /healthz { }
+    }
+}
+EOF
+  "${NGINX:-/usr/sbin/nginx}" -e "$dir/nginx-error.log" -p "$dir/" -c "$dir/nginx.conf" &
+  NGINX_PID=$!
+  _bench_pids+=("$NGINX_PID")
+  wait_http "http://127.0.0.1:$port/healthz" 15 "$NGINX_PID" || {
+    cat "$dir/nginx-error.log" >&2
+    die "nginx did not start"
+  }
+}
+
 # stop_pid PID [NAME]: SIGTERM, wait up to 30 s, then SIGKILL. Prints a line when the
 # process had to be killed or exited non-zero.
 stop_pid() {

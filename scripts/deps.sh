@@ -5,7 +5,7 @@ set -euo pipefail
 
 BUILD_PKGS="build-essential cmake pkg-config libh2o-evloop-dev libjansson-dev libssl-dev zlib1g-dev"
 TEST_PKGS="libcurl4-openssl-dev curl clang libclang-rt-14-dev"
-BENCH_PKGS="wrk nginx-light"
+BENCH_PKGS="wrk nginx-light libmicrohttpd-dev libevent-dev"
 
 want="$BUILD_PKGS $TEST_PKGS"
 case "${1:-}" in

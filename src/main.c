@@ -2,6 +2,7 @@
  * Every flag has an AISLE_* environment equivalent; a flag wins over the environment. */
 #include "api/server.h"
 #include "util/slog.h"
+#include "util/timeutil.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -37,6 +38,15 @@ static void usage_serve(FILE *f)
             "  --max-body BYTES       largest request body (AISLE_MAX_BODY) [33554432]\n"
             "  --max-batch N          most records in one request (AISLE_MAX_BATCH) [10000]\n"
             "  --log-level LEVEL      debug | info | warn | error (AISLE_LOG_LEVEL) [info]\n"
+            "  --diversity K          default most items per leaf category in one answer, 0 for no\n"
+            "                         limit (AISLE_DIVERSITY) [3]\n"
+            "  --event-weights LIST   what each event type says about a taste, e.g.\n"
+            "                         view=1,click=2,search=0.5,add_to_cart=4,remove_from_cart=0,purchase=8\n"
+            "                         (AISLE_EVENT_WEIGHTS) [those]\n"
+            "  --affinity-half-life D half-life of category and brand affinities (AISLE_AFFINITY_HALF_LIFE) [14d]\n"
+            "  --trending-half-lives S,L  short and long half-lives of item activity (AISLE_TRENDING_HALF_LIVES)\n"
+            "                         [1d,14d]\n"
+            "  --rank-cache-ms MS     how long trending/popular top lists are reused (AISLE_RANK_CACHE_MS) [1000]\n"
             "  -h, --help             this help\n");
 }
 
@@ -56,6 +66,31 @@ static int parse_size(const char *s, size_t *out)
     if (*end)
         return -1;
     *out = (size_t)v;
+    return 0;
+}
+
+/* "view=1,click=2,...": weights per event type; types not named keep theirs. */
+static int parse_weights(srv_config_t *c, const char *val)
+{
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", val);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '=');
+        char *end = NULL;
+        int type = -1;
+        double w = -1;
+        if (eq) {
+            *eq = '\0';
+            type = evt_type_from_name(tok);
+            w = strtod(eq + 1, &end);
+        }
+        if (type < 0 || !end || *end || !(w >= 0 && w <= 1000)) {
+            fprintf(stderr, "aisle: --event-weights wants TYPE=WEIGHT pairs (weights 0 to 1000), got '%s'\n", val);
+            return -1;
+        }
+        c->store.prof.weight[type] = (float)w;
+    }
     return 0;
 }
 
@@ -120,6 +155,43 @@ static int set_option(srv_config_t *c, const char *name, const char *val)
             return -1;
         }
         slog_set_level(lv);
+    } else if (strcmp(name, "diversity") == 0) {
+        if (parse_size(val, &sz) || sz > 100) {
+            fprintf(stderr, "aisle: --diversity wants 0 to 100, got '%s'\n", val);
+            return -1;
+        }
+        c->diversity = (int)sz;
+    } else if (strcmp(name, "rank-cache-ms") == 0) {
+        if (parse_size(val, &sz) || sz > 3600000) {
+            fprintf(stderr, "aisle: --rank-cache-ms wants 0 to 3600000, got '%s'\n", val);
+            return -1;
+        }
+        c->rank_cache_ms = (int64_t)sz;
+    } else if (strcmp(name, "affinity-half-life") == 0) {
+        int64_t ms;
+        if (time_parse_duration(val, &ms) || ms <= 0) {
+            fprintf(stderr, "aisle: --affinity-half-life wants a duration such as 14d, got '%s'\n", val);
+            return -1;
+        }
+        c->store.prof.half_life_ms = (double)ms;
+    } else if (strcmp(name, "trending-half-lives") == 0) {
+        char a[64], b[64];
+        int64_t s_ms, l_ms;
+        const char *comma = strchr(val, ',');
+        if (!comma || (size_t)(comma - val) >= sizeof a || strlen(comma + 1) >= sizeof b) {
+            fprintf(stderr, "aisle: --trending-half-lives wants SHORT,LONG such as 1d,14d, got '%s'\n", val);
+            return -1;
+        }
+        snprintf(a, sizeof a, "%.*s", (int)(comma - val), val);
+        snprintf(b, sizeof b, "%s", comma + 1);
+        if (time_parse_duration(a, &s_ms) || time_parse_duration(b, &l_ms) || s_ms <= 0 || l_ms <= s_ms) {
+            fprintf(stderr, "aisle: --trending-half-lives wants SHORT,LONG with SHORT < LONG, got '%s'\n", val);
+            return -1;
+        }
+        c->store.trend_short_ms = (double)s_ms;
+        c->store.trend_long_ms = (double)l_ms;
+    } else if (strcmp(name, "event-weights") == 0) {
+        return parse_weights(c, val);
     } else {
         fprintf(stderr, "aisle: unknown flag --%s (see aisle serve --help)\n", name);
         return -1;
@@ -131,7 +203,10 @@ static const struct {
     const char *env, *flag;
 } env_map[] = {{"AISLE_LISTEN", "listen"},     {"AISLE_DATA", "data"},         {"AISLE_THREADS", "threads"},
                {"AISLE_FSYNC", "fsync"},       {"AISLE_SEGMENT_SIZE", "segment-size"},
-               {"AISLE_MAX_BODY", "max-body"}, {"AISLE_MAX_BATCH", "max-batch"}, {"AISLE_LOG_LEVEL", "log-level"}};
+               {"AISLE_MAX_BODY", "max-body"}, {"AISLE_MAX_BATCH", "max-batch"}, {"AISLE_LOG_LEVEL", "log-level"},
+               {"AISLE_DIVERSITY", "diversity"}, {"AISLE_RANK_CACHE_MS", "rank-cache-ms"},
+               {"AISLE_AFFINITY_HALF_LIFE", "affinity-half-life"}, {"AISLE_TRENDING_HALF_LIVES", "trending-half-lives"},
+               {"AISLE_EVENT_WEIGHTS", "event-weights"}};
 
 static int cmd_serve(int argc, char **argv)
 {

@@ -461,21 +461,38 @@ static void reply_static(h2o_req_t *req, int status, const char *json)
     srv_respond(req, status, &b, 0);
 }
 
-/* Routes /v1/{items,users}/{id}. */
+/* Routes /v1/{items,users}/{id}[/sub-resource]. */
 static void entity_route(h2o_req_t *req, const char *rest, size_t restn, int is_item)
 {
     char id[VAL_MAX_ID * 3 + 1];
-    if (memchr(rest, '/', restn)) {
+    const char *slash = memchr(rest, '/', restn);
+    size_t idn = slash ? (size_t)(slash - rest) : restn;
+    const char *sub = slash ? slash + 1 : NULL;
+    size_t subn = slash ? restn - idn - 1 : 0;
+#define SUB_IS(s) (sub && subn == sizeof(s) - 1 && memcmp(sub, s, subn) == 0)
+    int sub_kind = !sub ? 0 : is_item && SUB_IS("similar") ? 1 : is_item && SUB_IS("bought-together") ? 2
+                          : !is_item && SUB_IS("recommendations") ? 3 : -1;
+#undef SUB_IS
+    if (sub_kind < 0) {
         srv_error(req, 404, "not_found", NULL, "no such endpoint");
         return;
     }
-    if (decode_segment(rest, restn, id, sizeof id) < 0) {
+    if (decode_segment(rest, idn, id, sizeof id) < 0) {
         srv_error(req, 400, "invalid_id", is_item ? "item_id" : "user_id",
                   "the id in the path must be 1 to %d bytes of percent-encoded UTF-8", VAL_MAX_ID);
         return;
     }
     if (!check_ready(req))
         return;
+    if (sub_kind) {
+        if (!method_is(req, "GET"))
+            method_not_allowed(req, "GET");
+        else if (sub_kind == 3)
+            api_recommend(req, id);
+        else
+            api_item_recs(req, id, sub_kind == 2);
+        return;
+    }
     if (method_is(req, "GET"))
         get_entity(req, id, is_item);
     else if (method_is(req, "PUT"))
@@ -484,6 +501,16 @@ static void entity_route(h2o_req_t *req, const char *rest, size_t restn, int is_
         delete_item(req, id);
     else
         method_not_allowed(req, is_item ? "GET, PUT, DELETE" : "GET, PUT");
+}
+
+/* A GET-only endpoint that needs the replayed state. */
+static int get_ready(h2o_req_t *req)
+{
+    if (!method_is(req, "GET")) {
+        method_not_allowed(req, "GET");
+        return 0;
+    }
+    return check_ready(req);
 }
 
 int srv_route(h2o_handler_t *self, h2o_req_t *req)
@@ -520,6 +547,21 @@ int srv_route(h2o_handler_t *self, h2o_req_t *req)
             method_not_allowed(req, "POST");
         else if (check_ready(req))
             post_items(req);
+    } else if (PATH_IS("/v1/recommendations")) {
+        if (get_ready(req))
+            api_recommend(req, NULL);
+    } else if (PATH_IS("/v1/recommendations/cart")) {
+        body_kind_t kind;
+        if (!method_is(req, "POST"))
+            method_not_allowed(req, "POST");
+        else if (check_ready(req) && check_body(req, 0, &kind) == 0)
+            api_cart(req);
+    } else if (PATH_IS("/v1/trending")) {
+        if (get_ready(req))
+            api_top(req, 0);
+    } else if (PATH_IS("/v1/popular")) {
+        if (get_ready(req))
+            api_top(req, 1);
     } else if (PATH_STARTS("/v1/items/")) {
         entity_route(req, path + 10, n - 10, 1);
     } else if (PATH_STARTS("/v1/users/")) {

@@ -40,6 +40,10 @@ void srv_config_default(srv_config_t *c)
     c->max_body = 32u << 20;
     c->max_batch = 10000;
     log_opts_default(&c->log);
+    st_config_default(&c->store);
+    c->diversity = 3;
+    c->rank_cache_ms = 1000;
+    c->shown_cap = 1u << 16;
 }
 
 srv_thread_t *srv_thread_of(h2o_req_t *req)
@@ -324,7 +328,9 @@ int srv_run(const srv_config_t *cfg_in)
     if (srv->cfg.threads < 1)
         srv->cfg.threads = 1;
     srv->started_ms = time_now_ms();
-    srv->st = st_new();
+    srv->st = st_new_with(&srv->cfg.store);
+    srv->cache = rec_cache_new(srv->cfg.rank_cache_ms);
+    srv->shown = shown_new(srv->cfg.shown_cap, srv->started_ms);
 
     /* Signals are taken synchronously by the main thread (sigwait); every other
      * thread inherits the mask. */
@@ -386,6 +392,8 @@ out:
         srv->log = NULL;
     }
     st_free(srv->st);
+    rec_cache_free(srv->cache);
+    shown_free(srv->shown);
     if (rc == 0)
         slog_info("stopped", "%s", "");
     /* h2o contexts and sockets are left to process exit: h2o 2.2 has no way to close

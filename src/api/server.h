@@ -8,6 +8,8 @@
 #define H2O_USE_LIBUV 0
 #include <h2o.h>
 
+#include "../rank/recs.h"
+#include "../rank/shown.h"
 #include "../store/log.h"
 #include "../store/state.h"
 #include "../util/buf.h"
@@ -22,6 +24,10 @@ typedef struct {
     size_t max_body;  /* bytes; larger bodies get 413 */
     size_t max_batch; /* records per request */
     log_opts_t log;
+    st_config_t store;
+    int diversity;        /* default most items per category in an answer; 0: no limit */
+    int64_t rank_cache_ms; /* how long trending/popular top lists are reused */
+    size_t shown_cap;     /* answers remembered under their rec_id */
 } srv_config_t;
 
 typedef struct pending pending_t;
@@ -57,6 +63,8 @@ struct srv {
     log_replay_stats_t replay;
     uint64_t replay_skipped;
     srv_thread_t *threads;
+    rec_cache_t *cache;
+    shown_t *shown;
 };
 
 void srv_config_default(srv_config_t *c);
@@ -72,5 +80,11 @@ void srv_respond(h2o_req_t *req, int status, buf_t *body, uint64_t lsn);
 void srv_error(h2o_req_t *req, int status, const char *code, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 int srv_route(h2o_handler_t *self, h2o_req_t *req);
+
+/* Recommendation endpoints (recs_api.c). */
+void api_recommend(h2o_req_t *req, const char *user_id);
+void api_item_recs(h2o_req_t *req, const char *item_id, int bought_together);
+void api_top(h2o_req_t *req, int popular);
+void api_cart(h2o_req_t *req);
 
 #endif

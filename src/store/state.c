@@ -279,7 +279,9 @@ static void update_cooc(state_t *st, const prof_t *p, uint32_t item, int type, i
         if (other == item || w[otype] <= 0)
             continue;
         seen++;
-        if (ts_ms - ots <= PROF_SESSION_GAP_MS) {
+        /* Browsing makes "similar"; buying makes "bought together" (purchases would
+         * otherwise swamp the browsing signal with their weight). */
+        if (ts_ms - ots <= PROF_SESSION_GAP_MS && type != EVT_PURCHASE && otype != EVT_PURCHASE) {
             float pw = sqrtf(w[type] * w[otype]);
             cooc_add(st->coview, item, other, pw);
             cooc_add(st->coview, other, item, pw);

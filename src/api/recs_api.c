@@ -1,0 +1,464 @@
+/* Recommendation endpoints: query parameters into a rec_filter_t, the scenario run under
+ * the store's read lock, the answer rendered with readable reasons and recorded under a
+ * fresh rec_id. See docs/API.md, "Recommendations". */
+#include "server.h"
+
+#include "../rank/recs.h"
+#include "../rank/shown.h"
+#include "../util/timeutil.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_N 100
+#define MAX_EXCLUDE 100
+
+/* Finds query parameter name; decodes its value into out. Returns its length, or -1. */
+static int qparam(h2o_req_t *req, const char *name, char *out, size_t cap)
+{
+    if (req->query_at == SIZE_MAX)
+        return -1;
+    const char *q = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
+    size_t nl = strlen(name);
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *pe = amp ? amp : end;
+        const char *eq = memchr(q, '=', (size_t)(pe - q));
+        const char *ke = eq ? eq : pe;
+        if ((size_t)(ke - q) == nl && memcmp(q, name, nl) == 0) {
+            size_t o = 0;
+            for (const char *v = eq ? eq + 1 : pe; v < pe; v++) {
+                char c = *v;
+                if (c == '+')
+                    c = ' ';
+                else if (c == '%' && pe - v > 2 && isxdigit((unsigned char)v[1]) && isxdigit((unsigned char)v[2])) {
+                    char hex[3] = {v[1], v[2], 0};
+                    c = (char)strtol(hex, NULL, 16);
+                    v += 2;
+                }
+                if (o + 1 >= cap)
+                    return -2; /* too long */
+                out[o++] = c;
+            }
+            out[o] = '\0';
+            return (int)o;
+        }
+        q = pe + 1;
+    }
+    return -1;
+}
+
+typedef struct {
+    char scenario[32];
+    long n;
+    rec_filter_t f;
+    int impossible; /* a category or brand nobody has: the answer is empty */
+    char user[VAL_MAX_ID + 1], session[VAL_MAX_ID + 1];
+    int has_user, has_session;
+    char category[1024], brand[VAL_MAX_ID + 1], after[64];
+    int has_category, has_brand, has_after;
+    char exclude_raw[MAX_EXCLUDE * (VAL_MAX_ID + 1)];
+    int has_exclude;
+    uint32_t exclude[2 * MAX_EXCLUDE + 1];
+} query_t;
+
+static int num_param(h2o_req_t *req, const char *name, double lo, double hi, double *v, int integer)
+{
+    char buf[64];
+    int len = qparam(req, name, buf, sizeof buf);
+    if (len == -1)
+        return 0;
+    char *end;
+    double d = strtod(buf, &end);
+    if (len < 0 || !len || *end || !(d >= lo && d <= hi) || (integer && d != (double)(long)d)) {
+        srv_error(req, 400, "invalid_value", name, "%s must be %s from %g to %g", name,
+                  integer ? "an integer" : "a number", lo, hi);
+        return -1;
+    }
+    *v = d;
+    return 1;
+}
+
+static int id_param(h2o_req_t *req, const char *name, char *out, size_t cap, int *has)
+{
+    int len = qparam(req, name, out, cap);
+    *has = 0;
+    if (len == -1)
+        return 0;
+    if (len <= 0 || !val_utf8(out, (size_t)len)) {
+        srv_error(req, 400, "invalid_id", name, "%s must be 1 to %d bytes of UTF-8", name, VAL_MAX_ID);
+        return -1;
+    }
+    *has = 1;
+    return 0;
+}
+
+/* Parses the parameters every recommendation endpoint shares. Answers and returns -1 on
+ * a bad one. */
+static int parse_query(h2o_req_t *req, query_t *q, const char *default_scenario, int default_diversity)
+{
+    srv_t *srv = srv_thread_of(req)->srv;
+    memset(q, 0, sizeof *q);
+    rec_filter_default(&q->f);
+    q->n = 10;
+    q->f.max_per_category = default_diversity;
+    snprintf(q->scenario, sizeof q->scenario, "%s", default_scenario);
+    double d;
+    int rc;
+    if ((rc = num_param(req, "n", 1, MAX_N, &d, 1)) < 0)
+        return -1;
+    if (rc)
+        q->n = (long)d;
+    if ((rc = num_param(req, "offset", 0, 1000, &d, 1)) < 0)
+        return -1;
+    if (rc)
+        q->f.offset = (uint32_t)d;
+    if ((rc = num_param(req, "diversity", 0, 100, &d, 1)) < 0)
+        return -1;
+    if (rc)
+        q->f.max_per_category = (int)d;
+    if ((rc = num_param(req, "price_min", 0, 1e9, &d, 0)) < 0)
+        return -1;
+    if (rc)
+        q->f.price_min = d;
+    if ((rc = num_param(req, "price_max", 0, 1e9, &d, 0)) < 0)
+        return -1;
+    if (rc)
+        q->f.price_max = d;
+    char buf[32];
+    int len = qparam(req, "in_stock", buf, sizeof buf);
+    if (len != -1) {
+        if (len > 0 && strcmp(buf, "true") == 0)
+            q->f.in_stock_only = 1;
+        else if (len > 0 && strcmp(buf, "false") == 0)
+            q->f.in_stock_only = 0;
+        else {
+            srv_error(req, 400, "invalid_value", "in_stock", "in_stock must be true or false");
+            return -1;
+        }
+    }
+    len = qparam(req, "scenario", buf, sizeof buf);
+    if (len != -1) {
+        if (len <= 0 || (strcmp(buf, "for_you") && strcmp(buf, "buy_again") && strcmp(buf, "trending"))) {
+            srv_error(req, 400, "invalid_value", "scenario", "scenario must be for_you, buy_again or trending");
+            return -1;
+        }
+        snprintf(q->scenario, sizeof q->scenario, "%s", buf);
+    }
+    if (id_param(req, "user_id", q->user, sizeof q->user, &q->has_user) ||
+        id_param(req, "session_id", q->session, sizeof q->session, &q->has_session) ||
+        id_param(req, "brand", q->brand, sizeof q->brand, &q->has_brand))
+        return -1;
+    len = qparam(req, "category", q->category, sizeof q->category);
+    if (len != -1) {
+        if (len <= 0 || !val_utf8(q->category, (size_t)len)) {
+            srv_error(req, 400, "invalid_value", "category", "category must be a path such as Home/Kitchen");
+            return -1;
+        }
+        q->has_category = 1;
+    }
+    len = qparam(req, "after", q->after, sizeof q->after);
+    if (len != -1) {
+        if (len != 16) {
+            srv_error(req, 400, "invalid_value", "after", "after must be a rec_id from an earlier answer");
+            return -1;
+        }
+        q->has_after = 1;
+    }
+    len = qparam(req, "exclude", q->exclude_raw, sizeof q->exclude_raw);
+    if (len == -2) {
+        srv_error(req, 400, "too_long", "exclude", "exclude lists at most %d ids", MAX_EXCLUDE);
+        return -1;
+    }
+    q->has_exclude = len > 0;
+    (void)srv;
+    return 0;
+}
+
+/* Resolves names to ids; call with the read lock held. */
+static void resolve_query(srv_t *srv, query_t *q)
+{
+    state_t *st = srv->st;
+    if (q->has_category) {
+        q->f.category = intern_get(st->categories, q->category, strlen(q->category));
+        if (q->f.category == INTERN_NONE)
+            q->impossible = 1;
+    }
+    if (q->has_brand) {
+        q->f.brand = intern_get(st->brands, q->brand, strlen(q->brand));
+        if (q->f.brand == INTERN_NONE)
+            q->impossible = 1;
+    }
+    size_t n = 0;
+    if (q->has_exclude) {
+        char *save = NULL;
+        for (char *tok = strtok_r(q->exclude_raw, ",", &save); tok && n < MAX_EXCLUDE;
+             tok = strtok_r(NULL, ",", &save)) {
+            uint32_t id = intern_get(st->items, tok, strlen(tok));
+            if (id != INTERN_NONE)
+                q->exclude[n++] = id;
+        }
+    }
+    if (q->has_after) {
+        int m = shown_get(srv->shown, q->after, q->exclude + n, NULL);
+        if (m > 0)
+            n += (size_t)m;
+    }
+    q->f.exclude = q->exclude;
+    q->f.nexclude = n;
+}
+
+static void put_title(const state_t *st, uint32_t item, buf_t *b)
+{
+    json_t *t = st->item[item].doc ? json_object_get(st->item[item].doc, "title") : NULL;
+    if (json_is_string(t)) {
+        buf_append(b, json_string_value(t), json_string_length(t));
+    } else {
+        size_t n;
+        const char *s = intern_str(st->items, item, &n);
+        buf_append(b, s, n);
+    }
+}
+
+static void put_category_name(const state_t *st, uint32_t cat, buf_t *b)
+{
+    size_t n;
+    const char *s = intern_str(st->categories, cat, &n);
+    const char *slash = s ? memrchr(s, '/', n) : NULL;
+    if (slash)
+        buf_append(b, slash + 1, n - (size_t)(slash + 1 - s));
+    else if (s)
+        buf_append(b, s, n);
+}
+
+static void put_reason(const state_t *st, const rec_hit_t *h, buf_t *out)
+{
+    buf_t r;
+    buf_init(&r);
+    switch (h->why) {
+    case WHY_VIEWED_WITH: buf_puts(&r, "viewed together with "), put_title(st, h->ref, &r); break;
+    case WHY_BOUGHT_WITH: buf_puts(&r, "bought together with "), put_title(st, h->ref, &r); break;
+    case WHY_CATEGORY: buf_puts(&r, "popular in "), put_category_name(st, h->ref, &r); break;
+    case WHY_TRENDING:
+        if (h->ref == INTERN_NONE)
+            buf_puts(&r, "trending now");
+        else
+            buf_puts(&r, "trending in "), put_category_name(st, h->ref, &r);
+        break;
+    case WHY_POPULAR:
+        if (h->ref == INTERN_NONE)
+            buf_puts(&r, "popular now");
+        else
+            buf_puts(&r, "popular in "), put_category_name(st, h->ref, &r);
+        break;
+    case WHY_BUY_AGAIN:
+        if (h->ref > 1)
+            buf_printf(&r, "you bought this %u times", h->ref);
+        else
+            buf_puts(&r, "you bought this before");
+        break;
+    }
+    buf_put_json_str(out, r.data ? r.data : "", r.len);
+    buf_free(&r);
+}
+
+static const char *source_names[] = {"co_view", "co_purchase", "category", "trending", "popular", "history"};
+
+/* Renders hits (lock held), records them, answers. */
+static void reply_hits(h2o_req_t *req, srv_t *srv, const char *scenario, const rec_hit_t *hits, size_t n,
+                       uint32_t profile)
+{
+    state_t *st = srv->st;
+    uint32_t ids[MAX_N];
+    for (size_t i = 0; i < n; i++)
+        ids[i] = hits[i].item;
+    char rec_id[17];
+    shown_put(srv->shown, profile, ids, n, rec_id);
+    buf_t b;
+    buf_init(&b);
+    buf_printf(&b, "{\"rec_id\":\"%s\",\"scenario\":\"%s\",\"items\":[", rec_id, scenario);
+    for (size_t i = 0; i < n; i++) {
+        size_t len;
+        const char *id = intern_str(st->items, hits[i].item, &len);
+        buf_puts(&b, i ? ",{\"item_id\":" : "{\"item_id\":");
+        buf_put_json_str(&b, id, len);
+        buf_printf(&b, ",\"score\":%.6g,\"reasons\":[", (double)hits[i].score);
+        put_reason(st, &hits[i], &b);
+        buf_puts(&b, "],\"sources\":[");
+        int first = 1;
+        for (int s = 0; s < 6; s++)
+            if (hits[i].sources & (1u << s)) {
+                buf_printf(&b, "%s\"%s\"", first ? "" : ",", source_names[s]);
+                first = 0;
+            }
+        buf_puts(&b, "]}");
+    }
+    buf_puts(&b, "]}");
+    srv_respond(req, 200, &b, 0);
+}
+
+static int64_t stream_now(const state_t *st)
+{
+    return st->last_event_ms ? st->last_event_ms : time_now_ms();
+}
+
+void api_recommend(h2o_req_t *req, const char *user_id)
+{
+    srv_t *srv = srv_thread_of(req)->srv;
+    query_t *q = malloc(sizeof *q);
+    if (!q)
+        abort();
+    if (parse_query(req, q, "for_you", srv->cfg.diversity) != 0)
+        goto out;
+    if (user_id) {
+        snprintf(q->user, sizeof q->user, "%s", user_id);
+        q->has_user = 1;
+    }
+    rec_hit_t hits[MAX_N];
+    size_t n = 0;
+    pthread_rwlock_rdlock(&srv->st->lock);
+    resolve_query(srv, q);
+    state_t *st = srv->st;
+    /* The customer's profile; else the visit's (anonymous, or not yet merged); unknown
+     * visitors get the cold-start answer. */
+    const prof_t *p = NULL;
+    if (q->has_user)
+        p = st_user_profile(st, q->user, strlen(q->user));
+    if (!p && q->has_session)
+        p = st_session_profile(st, q->session, strlen(q->session));
+    uint32_t pid = p ? (uint32_t)(p - st->prof) : PROF_NONE;
+    int64_t now = stream_now(st);
+    if (!q->impossible) {
+        if (strcmp(q->scenario, "buy_again") == 0)
+            n = rec_buy_again(st, p, &q->f, now, hits, (size_t)q->n);
+        else if (strcmp(q->scenario, "trending") == 0)
+            n = rec_trending(st, srv->cache, p, &q->f, now, hits, (size_t)q->n);
+        else
+            n = rec_for_you(st, srv->cache, p, &q->f, now, hits, (size_t)q->n);
+    }
+    reply_hits(req, srv, q->scenario, hits, n, pid);
+    pthread_rwlock_unlock(&srv->st->lock);
+out:
+    free(q);
+}
+
+void api_item_recs(h2o_req_t *req, const char *item_id, int bought_together)
+{
+    srv_t *srv = srv_thread_of(req)->srv;
+    query_t *q = malloc(sizeof *q);
+    if (!q)
+        abort();
+    if (parse_query(req, q, bought_together ? "bought_together" : "similar", 0) != 0)
+        goto out;
+    pthread_rwlock_rdlock(&srv->st->lock);
+    state_t *st = srv->st;
+    uint32_t item = intern_get(st->items, item_id, strlen(item_id));
+    if (item == INTERN_NONE) {
+        pthread_rwlock_unlock(&srv->st->lock);
+        srv_error(req, 404, "not_found", "item_id", "no item with id %s", item_id);
+        goto out;
+    }
+    resolve_query(srv, q);
+    q->f.exclude_bought = q->f.exclude_cart = 0;
+    rec_hit_t hits[MAX_N];
+    size_t n = 0;
+    if (!q->impossible)
+        n = bought_together ? rec_bought_together(st, item, &q->f, hits, (size_t)q->n)
+                            : rec_similar(st, srv->cache, item, &q->f, stream_now(st), hits, (size_t)q->n);
+    reply_hits(req, srv, q->scenario, hits, n, PROF_NONE);
+    pthread_rwlock_unlock(&srv->st->lock);
+out:
+    free(q);
+}
+
+void api_top(h2o_req_t *req, int popular)
+{
+    srv_t *srv = srv_thread_of(req)->srv;
+    query_t *q = malloc(sizeof *q);
+    if (!q)
+        abort();
+    if (parse_query(req, q, popular ? "popular" : "trending", srv->cfg.diversity) != 0)
+        goto out;
+    pthread_rwlock_rdlock(&srv->st->lock);
+    state_t *st = srv->st;
+    resolve_query(srv, q);
+    q->f.exclude_bought = q->f.exclude_cart = 0;
+    rec_hit_t hits[MAX_N];
+    size_t n = 0;
+    if (!q->impossible)
+        n = popular ? rec_popular(st, srv->cache, NULL, &q->f, stream_now(st), hits, (size_t)q->n)
+                    : rec_trending(st, srv->cache, NULL, &q->f, stream_now(st), hits, (size_t)q->n);
+    reply_hits(req, srv, q->scenario, hits, n, PROF_NONE);
+    pthread_rwlock_unlock(&srv->st->lock);
+out:
+    free(q);
+}
+
+void api_cart(h2o_req_t *req)
+{
+    srv_t *srv = srv_thread_of(req)->srv;
+    query_t *q = malloc(sizeof *q);
+    json_t *body = NULL;
+    if (!q)
+        abort();
+    if (parse_query(req, q, "cart", srv->cfg.diversity) != 0)
+        goto out;
+    json_error_t je;
+    body = json_loadb(req->entity.base, req->entity.len, 0, &je);
+    if (!body || !json_is_object(body)) {
+        srv_error(req, 400, body ? "invalid_type" : "invalid_json", "", "the body must be a JSON object: %s",
+                  body ? "{\"items\":[...]}" : je.text);
+        goto out;
+    }
+    json_t *items = json_object_get(body, "items");
+    if (!json_is_array(items) || json_array_size(items) == 0 || json_array_size(items) > MAX_N) {
+        srv_error(req, 400, items ? "invalid_value" : "missing_field", "items",
+                  "items must be an array of 1 to %d item ids", MAX_N);
+        goto out;
+    }
+    const char *fields[2] = {"user_id", "session_id"};
+    char *dst[2] = {q->user, q->session};
+    int *has[2] = {&q->has_user, &q->has_session};
+    for (int k = 0; k < 2; k++) {
+        json_t *v = json_object_get(body, fields[k]);
+        if (!v)
+            continue;
+        if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > VAL_MAX_ID) {
+            srv_error(req, 400, "invalid_id", fields[k], "%s must be a string of 1 to %d bytes", fields[k],
+                      VAL_MAX_ID);
+            goto out;
+        }
+        snprintf(dst[k], VAL_MAX_ID + 1, "%s", json_string_value(v));
+        *has[k] = 1;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach(items, i, v) if (!json_is_string(v))
+    {
+        srv_error(req, 400, "invalid_type", "items", "items[%zu] must be a string", i);
+        goto out;
+    }
+    pthread_rwlock_rdlock(&srv->st->lock);
+    state_t *st = srv->st;
+    resolve_query(srv, q);
+    uint32_t cart[MAX_N];
+    size_t ncart = 0;
+    json_array_foreach(items, i, v)
+    {
+        uint32_t id = intern_get(st->items, json_string_value(v), json_string_length(v));
+        if (id != INTERN_NONE)
+            cart[ncart++] = id;
+    }
+    const prof_t *p = q->has_user ? st_user_profile(st, q->user, strlen(q->user)) : NULL;
+    if (!p && q->has_session)
+        p = st_session_profile(st, q->session, strlen(q->session));
+    rec_hit_t hits[MAX_N];
+    size_t n = q->impossible ? 0 : rec_cart(st, p, cart, ncart, &q->f, hits, (size_t)q->n);
+    reply_hits(req, srv, "cart", hits, n, p ? (uint32_t)(p - st->prof) : PROF_NONE);
+    pthread_rwlock_unlock(&srv->st->lock);
+out:
+    json_decref(body);
+    free(q);
+}

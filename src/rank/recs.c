@@ -1,0 +1,518 @@
+/* Candidate generation, blending and filtering. Scores from different sources are put
+ * on comparable scales before blending: co-occurrence similarities are in (0, 1],
+ * category and trending scores are divided by the best of their list. */
+#include "recs.h"
+
+#include "../util/timeutil.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Blend weights of the candidate sources in for_you. */
+#define W_COVIEW 1.0f
+#define W_COBUY 1.5f
+#define W_CATEGORY 0.3f
+#define W_TRENDING 0.1f
+#define TOP_LIST 256   /* length of cached top lists */
+#define SEED_DECAY 0.85f
+
+/* ---- candidate accumulator --------------------------------------------------------- */
+
+#define ACC_SLOTS 4096 /* hash slots, power of two */
+#define ACC_MAX 2048   /* candidates kept */
+
+typedef struct {
+    uint32_t key[ACC_SLOTS];
+    int32_t at[ACC_SLOTS];
+    rec_hit_t e[ACC_MAX];
+    float best[ACC_MAX]; /* largest single contribution: it names the reason */
+    size_t n;
+} acc_t;
+
+static acc_t *acc_new(void)
+{
+    acc_t *a = malloc(sizeof *a);
+    if (!a)
+        abort();
+    memset(a->at, 0xff, sizeof a->at);
+    a->n = 0;
+    return a;
+}
+
+static void acc_add(acc_t *a, uint32_t item, float score, rec_why_t why, uint32_t ref, uint32_t src)
+{
+    uint32_t h = (item * 2654435761u) & (ACC_SLOTS - 1);
+    while (a->at[h] >= 0 && a->key[h] != item)
+        h = (h + 1) & (ACC_SLOTS - 1);
+    rec_hit_t *e;
+    if (a->at[h] < 0) {
+        if (a->n == ACC_MAX)
+            return;
+        a->key[h] = item;
+        a->at[h] = (int32_t)a->n;
+        e = &a->e[a->n];
+        *e = (rec_hit_t){item, 0, why, ref, 0};
+        a->best[a->n] = -INFINITY;
+        a->n++;
+    } else {
+        e = &a->e[a->at[h]];
+    }
+    e->score += score;
+    e->sources |= src;
+    size_t i = (size_t)(e - a->e);
+    if (score > a->best[i]) {
+        a->best[i] = score;
+        e->why = why;
+        e->ref = ref;
+    }
+}
+
+/* ---- filters and final ordering ---------------------------------------------------- */
+
+void rec_filter_default(rec_filter_t *f)
+{
+    memset(f, 0, sizeof *f);
+    f->category = f->brand = INTERN_NONE;
+    f->price_min = f->price_max = -1;
+    f->in_stock_only = 1;
+    f->exclude_bought = 1;
+    f->exclude_cart = 1;
+}
+
+static int passes(const state_t *st, const prof_t *p, const rec_filter_t *f, uint32_t item)
+{
+    if (item >= intern_count(st->items))
+        return 0;
+    const st_item_t *it = &st->item[item];
+    if (!it->doc) /* not in the catalog (or deleted): nothing to show */
+        return 0;
+    if (f->in_stock_only && !it->in_stock)
+        return 0;
+    if (f->brand != INTERN_NONE && it->brand != f->brand)
+        return 0;
+    if (f->category != INTERN_NONE && !st_item_in_category(st, item, f->category))
+        return 0;
+    if ((f->price_min >= 0 || f->price_max >= 0) && it->price < 0)
+        return 0;
+    if (f->price_min >= 0 && it->price < f->price_min)
+        return 0;
+    if (f->price_max >= 0 && it->price > f->price_max)
+        return 0;
+    for (size_t i = 0; i < f->nexclude; i++)
+        if (f->exclude[i] == item)
+            return 0;
+    if (p && f->exclude_bought && prof_bought_count(p, item, NULL))
+        return 0;
+    if (p && f->exclude_cart && prof_in_cart(p, item))
+        return 0;
+    return 1;
+}
+
+static int hit_cmp(const void *a, const void *b)
+{
+    const rec_hit_t *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return x->item < y->item ? -1 : x->item > y->item;
+}
+
+/* Filters, orders, applies diversity and the offset, copies up to cap hits. */
+static size_t finish(const state_t *st, const prof_t *p, const rec_filter_t *f, rec_hit_t *hits, size_t n,
+                     rec_hit_t *out, size_t cap)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (hits[i].score > 0 && passes(st, p, f, hits[i].item))
+            hits[k++] = hits[i];
+    qsort(hits, k, sizeof *hits, hit_cmp);
+    uint32_t cats[64], counts[64];
+    size_t ncats = 0, skipped = 0, m = 0;
+    for (size_t i = 0; i < k && m < cap; i++) {
+        if (f->max_per_category > 0) {
+            uint32_t cat = st->item[hits[i].item].category;
+            size_t j = 0;
+            while (j < ncats && cats[j] != cat)
+                j++;
+            if (j == ncats && ncats < 64) {
+                cats[ncats] = cat;
+                counts[ncats++] = 0;
+            }
+            if (j < ncats && counts[j] >= (uint32_t)f->max_per_category)
+                continue;
+            if (j < ncats)
+                counts[j]++;
+        }
+        if (skipped < f->offset) {
+            skipped++;
+            continue;
+        }
+        out[m++] = hits[i];
+    }
+    return m;
+}
+
+/* ---- cached top lists -------------------------------------------------------------- */
+
+enum { TOP_TRENDING, TOP_POPULAR };
+
+typedef struct {
+    int kind;
+    uint32_t cat; /* INTERN_NONE: all items */
+    int64_t built_ms;
+    uint64_t events; /* st->events when built */
+    size_t n;
+    rec_hit_t hit[TOP_LIST];
+} top_t;
+
+#define CACHE_ENTRIES 128
+
+struct rec_cache {
+    pthread_mutex_t mu;
+    int64_t ttl_ms;
+    top_t *e[CACHE_ENTRIES];
+    size_t next; /* round-robin replacement */
+};
+
+rec_cache_t *rec_cache_new(int64_t ttl_ms)
+{
+    rec_cache_t *c = calloc(1, sizeof *c);
+    if (!c)
+        abort();
+    pthread_mutex_init(&c->mu, NULL);
+    c->ttl_ms = ttl_ms;
+    return c;
+}
+
+void rec_cache_free(rec_cache_t *c)
+{
+    if (!c)
+        return;
+    for (size_t i = 0; i < CACHE_ENTRIES; i++)
+        free(c->e[i]);
+    pthread_mutex_destroy(&c->mu);
+    free(c);
+}
+
+static float top_score(const state_t *st, int kind, uint32_t item, int64_t now_ms)
+{
+    return kind == TOP_TRENDING ? st_item_trending(st, item, now_ms) : st_item_popularity(st, item, now_ms);
+}
+
+/* Keeps the TOP_LIST best of a scan: a min-heap on score. */
+static void heap_push(rec_hit_t *h, size_t *n, rec_hit_t x)
+{
+    if (*n == TOP_LIST) {
+        if (x.score <= h[0].score)
+            return;
+        h[0] = x;
+        size_t i = 0;
+        for (;;) { /* sift down */
+            size_t l = 2 * i + 1, r = l + 1, m = i;
+            if (l < *n && h[l].score < h[m].score)
+                m = l;
+            if (r < *n && h[r].score < h[m].score)
+                m = r;
+            if (m == i)
+                break;
+            rec_hit_t t = h[i];
+            h[i] = h[m];
+            h[m] = t;
+            i = m;
+        }
+        return;
+    }
+    size_t i = (*n)++;
+    h[i] = x;
+    while (i > 0 && h[(i - 1) / 2].score > h[i].score) { /* sift up */
+        rec_hit_t t = h[i];
+        h[i] = h[(i - 1) / 2];
+        h[(i - 1) / 2] = t;
+        i = (i - 1) / 2;
+    }
+}
+
+static void build_top(const state_t *st, top_t *t, int64_t now_ms)
+{
+    t->n = 0;
+    rec_why_t why = t->kind == TOP_TRENDING ? WHY_TRENDING : WHY_POPULAR;
+    uint32_t src = t->kind == TOP_TRENDING ? SRC_TRENDING : SRC_POPULAR;
+    const uint32_t *ids = NULL;
+    uint32_t n = intern_count(st->items);
+    if (t->cat != INTERN_NONE) {
+        ids = st->cat_items[t->cat].v;
+        n = st->cat_items[t->cat].n;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t item = ids ? ids[i] : i;
+        if (!st->item[item].doc)
+            continue;
+        float s = top_score(st, t->kind, item, now_ms);
+        if (s > 0)
+            heap_push(t->hit, &t->n, (rec_hit_t){item, s, why, t->cat, src});
+    }
+    qsort(t->hit, t->n, sizeof t->hit[0], hit_cmp);
+}
+
+/* Copies the top list of (kind, cat) into out (room for TOP_LIST), rebuilding it when
+ * older than the cache's TTL. Returns its length. */
+static size_t top_list(const state_t *st, rec_cache_t *c, int kind, uint32_t cat, int64_t now_ms, rec_hit_t *out)
+{
+    int64_t wall = time_now_ms();
+    pthread_mutex_lock(&c->mu);
+    top_t *t = NULL;
+    for (size_t i = 0; i < CACHE_ENTRIES; i++)
+        if (c->e[i] && c->e[i]->kind == kind && c->e[i]->cat == cat) {
+            t = c->e[i];
+            break;
+        }
+    int stale = !t || wall - t->built_ms >= c->ttl_ms || (c->ttl_ms == 0 && t->events != st->events);
+    if (!t) {
+        size_t slot = c->next++ % CACHE_ENTRIES;
+        if (!c->e[slot])
+            c->e[slot] = malloc(sizeof(top_t));
+        if (!c->e[slot])
+            abort();
+        t = c->e[slot];
+        t->kind = kind;
+        t->cat = cat;
+    }
+    if (stale || c->ttl_ms == 0) {
+        build_top(st, t, now_ms);
+        t->built_ms = wall;
+        t->events = st->events;
+    }
+    size_t n = t->n;
+    memcpy(out, t->hit, n * sizeof *out);
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
+/* ---- scenarios --------------------------------------------------------------------- */
+
+static size_t finish_acc(const state_t *st, const prof_t *p, const rec_filter_t *f, acc_t *a, rec_hit_t *out,
+                         size_t cap)
+{
+    size_t n = finish(st, p, f, a->e, a->n, out, cap);
+    free(a);
+    return n;
+}
+
+/* Adds a top list to the accumulator, scaled so that its best item scores weight. */
+static void add_top(acc_t *a, const rec_hit_t *top, size_t n, float weight, uint32_t ref)
+{
+    if (!n || top[0].score <= 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        acc_add(a, top[i].item, weight * top[i].score / top[0].score, top[i].why, ref, top[i].sources);
+}
+
+static int in_recent(const prof_t *p, uint32_t item)
+{
+    for (int i = 0; i < p->recent_n; i++)
+        if (p->recent_item[i] == item)
+            return 1;
+    return 0;
+}
+
+size_t rec_for_you(const state_t *st, rec_cache_t *c, const prof_t *p, const rec_filter_t *f, int64_t now_ms,
+                   rec_hit_t *out, size_t cap)
+{
+    acc_t *a = acc_new();
+    rec_hit_t *top = malloc(TOP_LIST * sizeof *top);
+    if (!top)
+        abort();
+    const float *w = st->cfg.prof.weight;
+    int personal = 0;
+    if (p) {
+        /* Neighbours of what the customer did last, newest first and weighted by how
+         * much each kind of event says. */
+        float seed_w = 1.0f;
+        for (int k = 0; k < p->recent_n; k++, seed_w *= SEED_DECAY) {
+            uint32_t item;
+            int type;
+            int64_t ts;
+            prof_recent(p, k, &item, &type, &ts);
+            float sw = seed_w * w[type];
+            if (sw <= 0)
+                continue;
+            const cooc_slot_t *s;
+            size_t n = cooc_get(st->coview, item, &s);
+            for (size_t i = 0; i < n; i++)
+                if (!in_recent(p, s[i].item))
+                    acc_add(a, s[i].item, W_COVIEW * sw * cooc_sim(st->coview, item, &s[i]), WHY_VIEWED_WITH, item,
+                            SRC_COVIEW);
+            n = cooc_get(st->cobuy, item, &s);
+            for (size_t i = 0; i < n; i++)
+                if (!in_recent(p, s[i].item))
+                    acc_add(a, s[i].item, W_COBUY * sw * cooc_sim(st->cobuy, item, &s[i]), WHY_BOUGHT_WITH, item,
+                            SRC_COBUY);
+            personal = 1;
+        }
+        /* Popular items of the categories the customer likes most. */
+        float total = 0;
+        for (int i = 0; i < PROF_CATS; i++)
+            total += prof_cat_weight(p, i, now_ms, &st->cfg.prof);
+        for (int i = 0; i < PROF_CATS && total > 0; i++) {
+            float cw = prof_cat_weight(p, i, now_ms, &st->cfg.prof) / total;
+            if (cw < 0.1f || p->cat[i] >= st->cat_cap)
+                continue;
+            size_t n = top_list(st, c, TOP_POPULAR, p->cat[i], now_ms, top);
+            if (n > 40)
+                n = 40;
+            for (size_t j = 0; j < n; j++)
+                if (!in_recent(p, top[j].item))
+                    acc_add(a, top[j].item, W_CATEGORY * cw * top[j].score / top[0].score, WHY_CATEGORY, p->cat[i],
+                            SRC_CATEGORY);
+            personal = 1;
+        }
+    }
+    /* Trending: a small share for everyone, everything for a visitor we know nothing of. */
+    size_t n = top_list(st, c, TOP_TRENDING, INTERN_NONE, now_ms, top);
+    add_top(a, top, n > 50 ? 50 : n, personal ? W_TRENDING : 1.0f, INTERN_NONE);
+    if (!personal) {
+        n = top_list(st, c, TOP_POPULAR, INTERN_NONE, now_ms, top);
+        add_top(a, top, n > 100 ? 100 : n, 0.5f, INTERN_NONE);
+    }
+    free(top);
+    /* What the customer just looked at is on their screen already. */
+    if (p)
+        for (size_t i = 0; i < a->n; i++)
+            if (in_recent(p, a->e[i].item))
+                a->e[i].score = 0;
+    return finish_acc(st, p, f, a, out, cap);
+}
+
+size_t rec_buy_again(const state_t *st, const prof_t *p, const rec_filter_t *f, int64_t now_ms, rec_hit_t *out,
+                     size_t cap)
+{
+    acc_t *a = acc_new();
+    rec_filter_t g = *f;
+    g.exclude_bought = 0;
+    if (p) {
+        for (uint32_t i = 0; i < p->nbought; i++) {
+            const prof_bought_t *b = &p->bought[i];
+            double days = (double)(now_ms - (int64_t)b->last_s * 1000) / 86400000.0;
+            if (days < 0)
+                days = 0;
+            /* Bought often and not too long ago: consumables come first. */
+            float s = (float)(log1p(b->count) * exp(-days / 90.0)) * (b->count > 1 ? 2.0f : 1.0f);
+            acc_add(a, b->item, s, WHY_BUY_AGAIN, b->count, SRC_HISTORY);
+        }
+    }
+    return finish_acc(st, p, &g, a, out, cap);
+}
+
+static size_t from_top(const state_t *st, rec_cache_t *c, int kind, const prof_t *p, const rec_filter_t *f,
+                       int64_t now_ms, rec_hit_t *out, size_t cap)
+{
+    acc_t *a = acc_new();
+    rec_hit_t *top = malloc(TOP_LIST * sizeof *top);
+    if (!top)
+        abort();
+    size_t n = top_list(st, c, kind, f->category, now_ms, top);
+    add_top(a, top, n, 1.0f, f->category);
+    if (p) {
+        /* A customer's liked categories lift their items a little. */
+        float total = 0;
+        for (int i = 0; i < PROF_CATS; i++)
+            total += prof_cat_weight(p, i, now_ms, &st->cfg.prof);
+        for (size_t i = 0; i < a->n && total > 0; i++)
+            for (int k = 0; k < PROF_CATS; k++)
+                if (p->cat[k] != PROF_NONE && st_item_in_category(st, a->e[i].item, p->cat[k]))
+                    a->e[i].score *= 1.0f + 0.5f * prof_cat_weight(p, k, now_ms, &st->cfg.prof) / total;
+    }
+    free(top);
+    return finish_acc(st, p, f, a, out, cap);
+}
+
+size_t rec_trending(const state_t *st, rec_cache_t *c, const prof_t *p, const rec_filter_t *f, int64_t now_ms,
+                    rec_hit_t *out, size_t cap)
+{
+    return from_top(st, c, TOP_TRENDING, p, f, now_ms, out, cap);
+}
+
+size_t rec_popular(const state_t *st, rec_cache_t *c, const prof_t *p, const rec_filter_t *f, int64_t now_ms,
+                   rec_hit_t *out, size_t cap)
+{
+    return from_top(st, c, TOP_POPULAR, p, f, now_ms, out, cap);
+}
+
+size_t rec_similar(const state_t *st, rec_cache_t *c, uint32_t item, const rec_filter_t *f, int64_t now_ms,
+                   rec_hit_t *out, size_t cap)
+{
+    acc_t *a = acc_new();
+    rec_filter_t g = *f;
+    const uint32_t self[1] = {item};
+    const cooc_slot_t *s;
+    size_t n = cooc_get(st->coview, item, &s);
+    for (size_t i = 0; i < n; i++)
+        acc_add(a, s[i].item, cooc_sim(st->coview, item, &s[i]), WHY_VIEWED_WITH, item, SRC_COVIEW);
+    /* Thin co-occurrence: fill with what is popular in the same leaf category. */
+    uint32_t cat = item < intern_count(st->items) ? st->item[item].category : INTERN_NONE;
+    if (n < 10 && cat != INTERN_NONE) {
+        rec_hit_t *top = malloc(TOP_LIST * sizeof *top);
+        if (!top)
+            abort();
+        size_t m = top_list(st, c, TOP_POPULAR, cat, now_ms, top);
+        for (size_t i = 0; i < m && i < 50; i++)
+            acc_add(a, top[i].item, 0.01f * top[i].score / top[0].score, WHY_CATEGORY, cat, SRC_CATEGORY);
+        free(top);
+    }
+    /* The item itself never, whatever the caller excludes. */
+    uint32_t *ex = NULL;
+    if (f->nexclude) {
+        ex = malloc((f->nexclude + 1) * sizeof *ex);
+        if (!ex)
+            abort();
+        memcpy(ex, f->exclude, f->nexclude * sizeof *ex);
+        ex[f->nexclude] = item;
+        g.exclude = ex;
+        g.nexclude = f->nexclude + 1;
+    } else {
+        g.exclude = self;
+        g.nexclude = 1;
+    }
+    size_t m = finish_acc(st, NULL, &g, a, out, cap);
+    free(ex);
+    return m;
+}
+
+size_t rec_bought_together(const state_t *st, uint32_t item, const rec_filter_t *f, rec_hit_t *out, size_t cap)
+{
+    acc_t *a = acc_new();
+    const cooc_slot_t *s;
+    size_t n = cooc_get(st->cobuy, item, &s);
+    for (size_t i = 0; i < n; i++)
+        if (s[i].item != item)
+            acc_add(a, s[i].item, cooc_sim(st->cobuy, item, &s[i]), WHY_BOUGHT_WITH, item, SRC_COBUY);
+    return finish_acc(st, NULL, f, a, out, cap);
+}
+
+size_t rec_cart(const state_t *st, const prof_t *p, const uint32_t *items, size_t nitems, const rec_filter_t *f,
+                rec_hit_t *out, size_t cap)
+{
+    acc_t *a = acc_new();
+    for (size_t k = 0; k < nitems; k++) {
+        const cooc_slot_t *s;
+        size_t n = cooc_get(st->cobuy, items[k], &s);
+        for (size_t i = 0; i < n; i++)
+            acc_add(a, s[i].item, cooc_sim(st->cobuy, items[k], &s[i]), WHY_BOUGHT_WITH, items[k], SRC_COBUY);
+        n = cooc_get(st->coview, items[k], &s);
+        for (size_t i = 0; i < n; i++)
+            acc_add(a, s[i].item, 0.3f * cooc_sim(st->coview, items[k], &s[i]), WHY_VIEWED_WITH, items[k],
+                    SRC_COVIEW);
+    }
+    /* Never what is already in the basket. */
+    rec_filter_t g = *f;
+    uint32_t *ex = malloc((f->nexclude + nitems + 1) * sizeof *ex);
+    if (!ex)
+        abort();
+    memcpy(ex, f->exclude, f->nexclude * sizeof *ex);
+    memcpy(ex + f->nexclude, items, nitems * sizeof *ex);
+    g.exclude = ex;
+    g.nexclude = f->nexclude + nitems;
+    size_t m = finish_acc(st, p, &g, a, out, cap);
+    free(ex);
+    return m;
+}

@@ -1,0 +1,73 @@
+/* Recommendations computed per request from the live state: candidate generation
+ * (co-occurrence neighbours of the customer's recent items, category affinity,
+ * trending, past purchases), a weighted blend, filters, diversity, and a reason a
+ * person can read for each pick. Nothing is precomputed per customer; only the global
+ * and per-category top lists (trending, popular) are cached for a short time.
+ * Call with the store's read lock held. */
+#ifndef AISLE_RECS_H
+#define AISLE_RECS_H
+
+#include "../store/state.h"
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    WHY_VIEWED_WITH, /* ref: the item viewed together with it */
+    WHY_BOUGHT_WITH, /* ref: the item bought together with it */
+    WHY_CATEGORY,    /* ref: a category the customer likes */
+    WHY_TRENDING,    /* ref: category, or INTERN_NONE for overall */
+    WHY_POPULAR,     /* ref: category, or INTERN_NONE */
+    WHY_BUY_AGAIN,   /* ref: times bought */
+} rec_why_t;
+
+/* Candidate sources, as bits in rec_hit_t.sources. */
+enum { SRC_COVIEW = 1, SRC_COBUY = 2, SRC_CATEGORY = 4, SRC_TRENDING = 8, SRC_POPULAR = 16, SRC_HISTORY = 32 };
+
+typedef struct {
+    uint32_t item;
+    float score;
+    rec_why_t why;
+    uint32_t ref;
+    uint32_t sources;
+} rec_hit_t;
+
+typedef struct {
+    uint32_t category; /* INTERN_NONE: any */
+    uint32_t brand;    /* INTERN_NONE: any */
+    double price_min, price_max; /* < 0: no bound */
+    int in_stock_only;
+    const uint32_t *exclude;
+    size_t nexclude;
+    int exclude_bought; /* items the customer bought */
+    int exclude_cart;   /* items in the customer's cart */
+    int max_per_category; /* diversity (leaf categories); 0: no limit */
+    uint32_t offset;
+} rec_filter_t;
+
+/* Short-lived top lists shared by all requests (own mutex). */
+typedef struct rec_cache rec_cache_t;
+
+rec_cache_t *rec_cache_new(int64_t ttl_ms);
+void rec_cache_free(rec_cache_t *c);
+
+void rec_filter_default(rec_filter_t *f);
+
+/* Each writes up to cap hits, best first, into out and returns how many. p may be NULL
+ * (an unknown visitor: cold start). now_ms is the stream's clock (st->last_event_ms). */
+size_t rec_for_you(const state_t *st, rec_cache_t *c, const prof_t *p, const rec_filter_t *f, int64_t now_ms,
+                   rec_hit_t *out, size_t cap);
+size_t rec_buy_again(const state_t *st, const prof_t *p, const rec_filter_t *f, int64_t now_ms, rec_hit_t *out,
+                     size_t cap);
+size_t rec_trending(const state_t *st, rec_cache_t *c, const prof_t *p, const rec_filter_t *f, int64_t now_ms,
+                    rec_hit_t *out, size_t cap);
+size_t rec_popular(const state_t *st, rec_cache_t *c, const prof_t *p, const rec_filter_t *f, int64_t now_ms,
+                   rec_hit_t *out, size_t cap);
+size_t rec_similar(const state_t *st, rec_cache_t *c, uint32_t item, const rec_filter_t *f, int64_t now_ms,
+                   rec_hit_t *out, size_t cap);
+size_t rec_bought_together(const state_t *st, uint32_t item, const rec_filter_t *f, rec_hit_t *out, size_t cap);
+size_t rec_cart(const state_t *st, const prof_t *p, const uint32_t *items, size_t nitems, const rec_filter_t *f,
+                rec_hit_t *out, size_t cap);
+
+#endif

@@ -1,0 +1,91 @@
+/* The ring of answers: slot = sequence % cap; an entry is valid while its sequence
+ * number is still the one stored in its slot. */
+#include "shown.h"
+
+#include "../util/hash.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    uint32_t seq;
+    uint32_t profile;
+    uint8_t n;
+    uint32_t items[SHOWN_MAX_ITEMS];
+} entry_t;
+
+struct shown {
+    pthread_mutex_t mu;
+    uint32_t run;  /* names this server run */
+    uint32_t next; /* next sequence number, from 1 */
+    size_t cap;
+    entry_t *e;
+};
+
+shown_t *shown_new(size_t cap, int64_t now_ms)
+{
+    shown_t *s = calloc(1, sizeof *s);
+    if (!s)
+        abort();
+    s->e = calloc(cap ? cap : 1, sizeof *s->e);
+    if (!s->e)
+        abort();
+    s->cap = cap ? cap : 1;
+    s->run = (uint32_t)hash_mix((uint64_t)now_ms ^ ((uint64_t)(uintptr_t)s << 16));
+    s->next = 1;
+    pthread_mutex_init(&s->mu, NULL);
+    return s;
+}
+
+void shown_free(shown_t *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_destroy(&s->mu);
+    free(s->e);
+    free(s);
+}
+
+void shown_put(shown_t *s, uint32_t profile, const uint32_t *items, size_t n, char id[17])
+{
+    if (n > SHOWN_MAX_ITEMS)
+        n = SHOWN_MAX_ITEMS;
+    pthread_mutex_lock(&s->mu);
+    uint32_t seq = s->next++;
+    if (s->next == 0)
+        s->next = 1;
+    entry_t *e = &s->e[seq % s->cap];
+    e->seq = seq;
+    e->profile = profile;
+    e->n = (uint8_t)n;
+    memcpy(e->items, items, n * sizeof *items);
+    pthread_mutex_unlock(&s->mu);
+    snprintf(id, 17, "%08x%08x", s->run, seq);
+}
+
+int shown_get(shown_t *s, const char *id, uint32_t *items, uint32_t *profile)
+{
+    if (strlen(id) != 16)
+        return -1;
+    char hi[9], lo[9];
+    memcpy(hi, id, 8);
+    memcpy(lo, id + 8, 8);
+    hi[8] = lo[8] = '\0';
+    char *end1, *end2;
+    unsigned long run = strtoul(hi, &end1, 16), seq = strtoul(lo, &end2, 16);
+    if (*end1 || *end2 || run != s->run || seq == 0)
+        return -1;
+    pthread_mutex_lock(&s->mu);
+    entry_t *e = &s->e[seq % s->cap];
+    int n = -1;
+    if (e->seq == (uint32_t)seq) {
+        n = e->n;
+        memcpy(items, e->items, (size_t)n * sizeof *items);
+        if (profile)
+            *profile = e->profile;
+    }
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}

@@ -1,0 +1,260 @@
+/* Recommendations end to end on a small hand-made catalog with exact expectations:
+ * every answer reflects the event posted just before it (read your writes). */
+#include "harness.h"
+#include "test.h"
+
+static server_t S;
+static char DIR_[256];
+
+/* Kitchen items co-viewed in sessions, a teapot bought with tea, a lamp out of stock. */
+static const char *CATALOG =
+    "[{\"item_id\":\"mug\",\"title\":\"Red mug\",\"categories\":[\"Home\",\"Kitchen\",\"Mugs\"],\"brand\":\"Acme\",\"price\":5},"
+    "{\"item_id\":\"mug2\",\"title\":\"Blue mug\",\"categories\":[\"Home\",\"Kitchen\",\"Mugs\"],\"brand\":\"Acme\",\"price\":6},"
+    "{\"item_id\":\"teapot\",\"title\":\"Teapot\",\"categories\":[\"Home\",\"Kitchen\",\"Tea\"],\"brand\":\"Brew\",\"price\":20},"
+    "{\"item_id\":\"tea\",\"title\":\"Green tea\",\"categories\":[\"Food\",\"Tea\"],\"brand\":\"Leaf\",\"price\":4},"
+    "{\"item_id\":\"spoon\",\"title\":\"Spoon\",\"categories\":[\"Home\",\"Kitchen\",\"Cutlery\"],\"brand\":\"Acme\",\"price\":2},"
+    "{\"item_id\":\"lamp\",\"title\":\"Lamp\",\"categories\":[\"Home\",\"Lighting\"],\"brand\":\"Glow\",\"price\":30},"
+    "{\"item_id\":\"sofa\",\"title\":\"Sofa\",\"categories\":[\"Home\",\"Living\"],\"brand\":\"Comfy\",\"price\":500}]";
+
+static const char *HISTORY =
+    "[{\"type\":\"view\",\"session_id\":\"h1\",\"item_id\":\"mug\"},{\"type\":\"view\",\"session_id\":\"h1\",\"item_id\":\"teapot\"},"
+    "{\"type\":\"view\",\"session_id\":\"h2\",\"item_id\":\"mug\"},{\"type\":\"view\",\"session_id\":\"h2\",\"item_id\":\"teapot\"},"
+    "{\"type\":\"view\",\"session_id\":\"h3\",\"item_id\":\"mug\"},{\"type\":\"view\",\"session_id\":\"h3\",\"item_id\":\"spoon\"},"
+    "{\"type\":\"view\",\"session_id\":\"h4\",\"item_id\":\"lamp\"},{\"type\":\"view\",\"session_id\":\"h4\",\"item_id\":\"sofa\"},"
+    "{\"type\":\"purchase\",\"user_id\":\"b1\",\"item_id\":\"teapot\",\"order_id\":\"o1\"},"
+    "{\"type\":\"purchase\",\"user_id\":\"b1\",\"item_id\":\"tea\",\"order_id\":\"o1\"},"
+    "{\"type\":\"purchase\",\"user_id\":\"b2\",\"item_id\":\"teapot\",\"order_id\":\"o2\"},"
+    "{\"type\":\"purchase\",\"user_id\":\"b2\",\"item_id\":\"tea\",\"order_id\":\"o2\"}]";
+
+static void up(void)
+{
+    tmpdir_make(DIR_);
+    server_start(&S, DIR_, "--rank-cache-ms", "0", "--diversity", "0", NULL);
+    server_wait_ready(&S, 30000);
+    json_t *j = http_json(&S, "POST", "/v1/items", CATALOG, 200);
+    ASSERT_EQ(jint(j, "accepted"), 7);
+    json_decref(j);
+    j = http_json(&S, "POST", "/v1/events", HISTORY, 200);
+    ASSERT_EQ(jint(j, "accepted"), 12);
+    json_decref(j);
+}
+
+static void down(void)
+{
+    ASSERT_EQ(server_stop(&S), 0);
+    rmrf(DIR_);
+}
+
+static void post(const char *ev)
+{
+    json_t *j = http_json(&S, "POST", "/v1/events", ev, 200);
+    ASSERT_EQ(jint(j, "accepted"), 1);
+    json_decref(j);
+}
+
+/* Position of item in an answer's items, or -1. */
+static int pos(json_t *ans, const char *item)
+{
+    json_t *items = jget(ans, "items");
+    ASSERT(json_is_array(items));
+    for (size_t i = 0; i < json_array_size(items); i++)
+        if (strcmp(json_string_value(json_object_get(json_array_get(items, i), "item_id")), item) == 0)
+            return (int)i;
+    return -1;
+}
+
+static json_t *get(const char *path)
+{
+    return http_json(&S, "GET", path, NULL, 200);
+}
+
+TEST(view_brings_coviewed_items)
+{
+    up();
+    post("{\"type\":\"view\",\"user_id\":\"u1\",\"item_id\":\"mug\"}");
+    json_t *a = get("/v1/users/u1/recommendations?n=5");
+    ASSERT_STR_EQ(jstr(a, "scenario"), "for_you");
+    ASSERT(jstr(a, "rec_id") && strlen(jstr(a, "rec_id")) == 16);
+    /* teapot was viewed with the mug twice, the spoon once: both, teapot first. */
+    ASSERT_EQ(pos(a, "teapot"), 0);
+    ASSERT_STR_EQ(jstr(a, "items.0.reasons.0"), "viewed together with Red mug");
+    ASSERT_STR_EQ(jstr(a, "items.0.sources.0"), "co_view");
+    ASSERT(pos(a, "spoon") > 0);
+    ASSERT_EQ(pos(a, "mug"), -1); /* just seen */
+    ASSERT(json_number_value(jget(a, "items.0.score")) > 0);
+    json_decref(a);
+    /* The similar list says the same. */
+    a = get("/v1/items/mug/similar");
+    ASSERT_EQ(pos(a, "teapot"), 0);
+    ASSERT_EQ(pos(a, "spoon"), 1);
+    ASSERT_EQ(pos(a, "mug"), -1);
+    json_decref(a);
+    down();
+}
+
+TEST(purchase_removes_item_and_lifts_bought_together)
+{
+    up();
+    post("{\"type\":\"view\",\"user_id\":\"u2\",\"item_id\":\"teapot\"}");
+    json_t *a = get("/v1/users/u2/recommendations?n=10");
+    int at = pos(a, "tea");
+    double before = 0;
+    if (at >= 0) {
+        char path[64];
+        snprintf(path, sizeof path, "items.%d.score", at);
+        before = json_number_value(jget(a, path));
+    }
+    json_decref(a);
+    post("{\"type\":\"purchase\",\"user_id\":\"u2\",\"item_id\":\"teapot\",\"order_id\":\"o9\"}");
+    a = get("/v1/users/u2/recommendations?n=10");
+    ASSERT_EQ(pos(a, "teapot"), -1);
+    ASSERT_EQ(pos(a, "tea"), 0);
+    ASSERT(json_number_value(jget(a, "items.0.score")) > before); /* a purchase says more than a view */
+    ASSERT_STR_EQ(jstr(a, "items.0.reasons.0"), "bought together with Teapot");
+    json_decref(a);
+    a = get("/v1/items/teapot/bought-together");
+    ASSERT_EQ(pos(a, "tea"), 0);
+    json_decref(a);
+    /* buy_again lists it. */
+    a = get("/v1/users/u2/recommendations?scenario=buy_again");
+    ASSERT_STR_EQ(jstr(a, "scenario"), "buy_again");
+    ASSERT_EQ(pos(a, "teapot"), 0);
+    ASSERT_STR_EQ(jstr(a, "items.0.reasons.0"), "you bought this before");
+    json_decref(a);
+    down();
+}
+
+TEST(out_of_stock_and_deleted_vanish)
+{
+    up();
+    json_t *a = get("/v1/items/lamp/similar");
+    ASSERT_EQ(pos(a, "sofa"), 0);
+    json_decref(a);
+    a = http_json(&S, "PUT", "/v1/items/sofa",
+                  "{\"title\":\"Sofa\",\"categories\":[\"Home\",\"Living\"],\"price\":500,\"in_stock\":false}", 200);
+    json_decref(a);
+    a = get("/v1/items/lamp/similar");
+    ASSERT_EQ(pos(a, "sofa"), -1);
+    json_decref(a);
+    a = get("/v1/items/lamp/similar?in_stock=false");
+    ASSERT_EQ(pos(a, "sofa"), 0);
+    json_decref(a);
+    a = http_json(&S, "DELETE", "/v1/items/teapot", NULL, 200);
+    json_decref(a);
+    a = get("/v1/items/mug/similar");
+    ASSERT_EQ(pos(a, "teapot"), -1);
+    json_decref(a);
+    down();
+}
+
+TEST(anonymous_session_personalised_from_second_event)
+{
+    up();
+    /* First event of an unknown visitor: cold start, still an answer. */
+    json_t *a = get("/v1/recommendations?session_id=anon7");
+    ASSERT(json_array_size(jget(a, "items")) > 0);
+    json_decref(a);
+    post("{\"type\":\"view\",\"session_id\":\"anon7\",\"item_id\":\"mug\"}");
+    a = get("/v1/recommendations?session_id=anon7&n=3");
+    ASSERT_EQ(pos(a, "teapot"), 0);
+    ASSERT_STR_EQ(jstr(a, "items.0.reasons.0"), "viewed together with Red mug");
+    json_decref(a);
+    /* The visitor logs in: the customer's recommendations carry the session's history. */
+    post("{\"type\":\"view\",\"session_id\":\"anon7\",\"user_id\":\"u7\",\"item_id\":\"lamp\"}");
+    a = get("/v1/users/u7/recommendations?n=5");
+    ASSERT(pos(a, "teapot") >= 0); /* from the anonymous mug view */
+    ASSERT(pos(a, "sofa") >= 0);   /* from the lamp */
+    json_decref(a);
+    /* A customer Aisle never saw gets the cold-start answer, not a 404. */
+    a = get("/v1/users/stranger/recommendations");
+    ASSERT(json_array_size(jget(a, "items")) > 0);
+    ASSERT_STR_EQ(jstr(a, "items.0.sources.0"), "trending");
+    json_decref(a);
+    down();
+}
+
+TEST(filters_pagination_and_cart)
+{
+    up();
+    json_t *a = get("/v1/popular?category=Home/Kitchen&n=10");
+    size_t n = json_array_size(jget(a, "items"));
+    ASSERT(n == 3); /* mug, teapot, spoon: the Kitchen items with activity */
+    ASSERT_EQ(pos(a, "tea"), -1);
+    json_decref(a);
+    a = get("/v1/popular?brand=Acme");
+    ASSERT(pos(a, "mug") >= 0 && pos(a, "teapot") == -1);
+    json_decref(a);
+    a = get("/v1/popular?price_min=3&price_max=10");
+    ASSERT(pos(a, "mug") >= 0 && pos(a, "teapot") == -1 && pos(a, "spoon") == -1);
+    json_decref(a);
+    a = get("/v1/popular?exclude=mug,teapot");
+    ASSERT(pos(a, "mug") == -1 && pos(a, "teapot") == -1 && pos(a, "tea") >= 0);
+    json_decref(a);
+    a = get("/v1/popular?category=Nowhere");
+    ASSERT_EQ(json_array_size(jget(a, "items")), 0);
+    json_decref(a);
+    /* Diversity: at most one per leaf category. */
+    a = get("/v1/popular?diversity=1&n=10");
+    ASSERT(pos(a, "mug") >= 0 || pos(a, "mug2") >= 0);
+    json_decref(a);
+    /* Next page by rec_id: nothing shown twice. */
+    a = get("/v1/popular?n=2");
+    char path[200];
+    snprintf(path, sizeof path, "/v1/popular?n=2&after=%s", jstr(a, "rec_id"));
+    json_t *b = get(path);
+    for (size_t i = 0; i < json_array_size(jget(b, "items")); i++)
+        ASSERT_EQ(pos(a, json_string_value(json_object_get(json_array_get(jget(b, "items"), i), "item_id"))), -1);
+    ASSERT(json_array_size(jget(b, "items")) > 0);
+    json_decref(a);
+    json_decref(b);
+    /* Offset. */
+    a = get("/v1/popular?n=3");
+    b = get("/v1/popular?n=2&offset=1");
+    ASSERT_STR_EQ(jstr(a, "items.1.item_id"), jstr(b, "items.0.item_id"));
+    json_decref(a);
+    json_decref(b);
+    /* Cart complements leave out the basket. */
+    a = http_json(&S, "POST", "/v1/recommendations/cart", "{\"items\":[\"teapot\"]}", 200);
+    ASSERT_STR_EQ(jstr(a, "scenario"), "cart");
+    ASSERT_EQ(pos(a, "tea"), 0);
+    ASSERT_EQ(pos(a, "teapot"), -1);
+    json_decref(a);
+    /* Items in the customer's cart are not recommended. */
+    post("{\"type\":\"view\",\"user_id\":\"c1\",\"item_id\":\"mug\"}");
+    post("{\"type\":\"add_to_cart\",\"user_id\":\"c1\",\"item_id\":\"spoon\"}");
+    a = get("/v1/users/c1/recommendations?n=10");
+    ASSERT_EQ(pos(a, "spoon"), -1);
+    json_decref(a);
+    down();
+}
+
+TEST(bad_parameters)
+{
+    up();
+    static const char *bad[][2] = {{"/v1/users/u/recommendations?n=0", "n"},
+                                   {"/v1/users/u/recommendations?n=5000", "n"},
+                                   {"/v1/users/u/recommendations?n=x", "n"},
+                                   {"/v1/users/u/recommendations?scenario=magic", "scenario"},
+                                   {"/v1/popular?price_min=-1", "price_min"},
+                                   {"/v1/popular?in_stock=maybe", "in_stock"},
+                                   {"/v1/popular?after=nope", "after"},
+                                   {"/v1/recommendations?session_id=", "session_id"}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *j = http_json(&S, "GET", bad[i][0], NULL, 400);
+        ASSERT_STR_EQ(jstr(j, "error.field"), bad[i][1]);
+        json_decref(j);
+    }
+    json_t *j = http_json(&S, "GET", "/v1/items/ghost/similar", NULL, 404);
+    ASSERT_STR_EQ(jstr(j, "error.code"), "not_found");
+    json_decref(j);
+    j = http_json(&S, "POST", "/v1/recommendations/cart", "{\"items\":[]}", 400);
+    ASSERT_STR_EQ(jstr(j, "error.field"), "items");
+    json_decref(j);
+    j = http_json(&S, "POST", "/v1/trending", "{}", 405);
+    json_decref(j);
+    down();
+}
+
+TEST_MAIN(TEST_ENTRY(view_brings_coviewed_items), TEST_ENTRY(purchase_removes_item_and_lifts_bought_together),
+          TEST_ENTRY(out_of_stock_and_deleted_vanish), TEST_ENTRY(anonymous_session_personalised_from_second_event),
+          TEST_ENTRY(filters_pagination_and_cart), TEST_ENTRY(bad_parameters))
