@@ -3,12 +3,15 @@
 #include "harness.h"
 #include "test.h"
 
+#include <time.h>
+#include <unistd.h>
+
 static server_t S;
 static char DIR_[256];
 
 /* Kitchen items co-viewed in sessions, a teapot bought with tea, a lamp out of stock. */
 static const char *CATALOG =
-    "[{\"item_id\":\"mug\",\"title\":\"Red mug\",\"categories\":[\"Home\",\"Kitchen\",\"Mugs\"],\"brand\":\"Acme\",\"price\":5},"
+    "[{\"item_id\":\"mug\",\"title\":\"Red mug\",\"categories\":[\"Home\",\"Kitchen\",\"Mugs\"],\"brand\":\"Acme\",\"price\":5,\"tags\":[\"sale\"]},"
     "{\"item_id\":\"mug2\",\"title\":\"Blue mug\",\"categories\":[\"Home\",\"Kitchen\",\"Mugs\"],\"brand\":\"Acme\",\"price\":6},"
     "{\"item_id\":\"teapot\",\"title\":\"Teapot\",\"categories\":[\"Home\",\"Kitchen\",\"Tea\"],\"brand\":\"Brew\",\"price\":20},"
     "{\"item_id\":\"tea\",\"title\":\"Green tea\",\"categories\":[\"Food\",\"Tea\"],\"brand\":\"Leaf\",\"price\":4},"
@@ -255,6 +258,101 @@ TEST(bad_parameters)
     down();
 }
 
+static json_t *rule(const char *body, long status)
+{
+    return http_json(&S, "POST", "/v1/rules", body, status);
+}
+
+TEST(business_rules)
+{
+    up();
+    json_t *a = get("/v1/popular?n=10");
+    ASSERT(pos(a, "mug") > 0); /* teapot leads without rules */
+    json_decref(a);
+    /* Boost a tag: the mug comes first. */
+    json_t *r = rule("{\"rule_id\":\"summer\",\"action\":\"boost\",\"match\":{\"tag\":\"sale\"},\"factor\":100}", 201);
+    ASSERT_STR_EQ(jstr(r, "rule_id"), "summer");
+    json_decref(r);
+    a = get("/v1/popular?n=10");
+    ASSERT_EQ(pos(a, "mug"), 0);
+    json_decref(a);
+    /* Exclude a category, bury a brand. */
+    r = rule("{\"action\":\"exclude\",\"match\":{\"category\":\"Food\"}}", 201);
+    ASSERT(jstr(r, "rule_id") != NULL); /* generated */
+    json_decref(r);
+    a = get("/v1/popular?n=10");
+    ASSERT_EQ(pos(a, "tea"), -1);
+    json_decref(a);
+    /* Pin an item nobody proposed, only in one scenario. */
+    r = rule("{\"rule_id\":\"pin\",\"action\":\"pin\",\"match\":{\"item_id\":\"mug2\"},\"position\":2,"
+             "\"scenarios\":[\"popular\"]}", 201);
+    json_decref(r);
+    a = get("/v1/popular?n=10");
+    ASSERT_EQ(pos(a, "mug2"), 1);
+    json_decref(a);
+    a = get("/v1/trending?n=10");
+    ASSERT_EQ(pos(a, "mug2"), -1);
+    json_decref(a);
+    /* A campaign window: a rule that ended has no effect; one that runs for a moment
+     * applies now and stops at its end. */
+    long long now = (long long)time(NULL) * 1000;
+    char body[400];
+    snprintf(body, sizeof body,
+             "{\"rule_id\":\"past\",\"action\":\"exclude\",\"match\":{\"item_id\":\"teapot\"},\"end\":%lld}", now - 1000);
+    json_decref(rule(body, 201));
+    a = get("/v1/popular?n=10");
+    ASSERT(pos(a, "teapot") >= 0);
+    json_decref(a);
+    long long end = now + 2000;
+    snprintf(body, sizeof body,
+             "{\"rule_id\":\"flash\",\"action\":\"exclude\",\"match\":{\"brand\":\"Brew\"},\"end\":%lld}", end);
+    json_decref(rule(body, 201));
+    a = get("/v1/popular?n=10");
+    ASSERT_EQ(pos(a, "teapot"), -1);
+    json_decref(a);
+    while ((long long)time(NULL) * 1000 < end + 1000) /* wait for the wall clock to pass the end */
+        usleep(100000);
+    a = get("/v1/popular?n=10");
+    ASSERT(pos(a, "teapot") >= 0);
+    json_decref(a);
+    /* Listing, replacing, deleting; rules survive a restart. */
+    a = get("/v1/rules");
+    ASSERT_EQ(json_array_size(jget(a, "rules")), 5);
+    json_decref(a);
+    a = http_json(&S, "PUT", "/v1/rules/summer", "{\"action\":\"bury\",\"match\":{\"tag\":\"sale\"}}", 200);
+    ASSERT(json_number_value(jget(a, "factor")) < 1);
+    json_decref(a);
+    a = http_json(&S, "DELETE", "/v1/rules/flash", NULL, 200);
+    json_decref(a);
+    ASSERT_EQ(server_stop(&S), 0);
+    server_start(&S, DIR_, "--rank-cache-ms", "0", "--diversity", "0", NULL);
+    server_wait_ready(&S, 30000);
+    a = get("/v1/rules");
+    ASSERT_EQ(json_array_size(jget(a, "rules")), 4);
+    json_decref(a);
+    a = get("/v1/rules/summer");
+    ASSERT_STR_EQ(jstr(a, "action"), "bury");
+    json_decref(a);
+    a = get("/v1/popular?n=10");
+    ASSERT_EQ(pos(a, "mug2"), 1); /* the pin is back too */
+    json_decref(a);
+    /* Validation. */
+    json_decref(rule("{\"action\":\"promote\",\"match\":{\"tag\":\"x\"}}", 400));
+    r = rule("{\"action\":\"boost\"}", 400);
+    ASSERT_STR_EQ(jstr(r, "error.field"), "match");
+    json_decref(r);
+    r = rule("{\"action\":\"boost\",\"match\":{\"tag\":\"x\"},\"factor\":0.5}", 400);
+    ASSERT_STR_EQ(jstr(r, "error.field"), "factor");
+    json_decref(r);
+    r = rule("{\"action\":\"pin\",\"match\":{\"colour\":\"red\"}}", 400);
+    ASSERT_STR_EQ(jstr(r, "error.field"), "match");
+    json_decref(r);
+    r = http_json(&S, "GET", "/v1/rules/nope", NULL, 404);
+    json_decref(r);
+    down();
+}
+
 TEST_MAIN(TEST_ENTRY(view_brings_coviewed_items), TEST_ENTRY(purchase_removes_item_and_lifts_bought_together),
           TEST_ENTRY(out_of_stock_and_deleted_vanish), TEST_ENTRY(anonymous_session_personalised_from_second_event),
-          TEST_ENTRY(filters_pagination_and_cart), TEST_ENTRY(bad_parameters))
+          TEST_ENTRY(filters_pagination_and_cart), TEST_ENTRY(bad_parameters),
+          TEST_ENTRY(business_rules))

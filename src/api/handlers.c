@@ -503,6 +503,33 @@ static void entity_route(h2o_req_t *req, const char *rest, size_t restn, int is_
         method_not_allowed(req, is_item ? "GET, PUT, DELETE" : "GET, PUT");
 }
 
+/* Routes /v1/rules/{id}. */
+static void rule_route(h2o_req_t *req, const char *rest, size_t restn)
+{
+    char id[VAL_MAX_ID * 3 + 1];
+    body_kind_t kind;
+    if (memchr(rest, '/', restn)) {
+        srv_error(req, 404, "not_found", NULL, "no such endpoint");
+        return;
+    }
+    if (decode_segment(rest, restn, id, sizeof id) < 0) {
+        srv_error(req, 400, "invalid_id", "rule_id", "the id in the path must be 1 to %d bytes of percent-encoded UTF-8",
+                  VAL_MAX_ID);
+        return;
+    }
+    if (!check_ready(req))
+        return;
+    if (method_is(req, "GET"))
+        api_rule_get(req, id);
+    else if (method_is(req, "PUT")) {
+        if (check_body(req, 0, &kind) == 0)
+            api_rule_put(req, id);
+    } else if (method_is(req, "DELETE"))
+        api_rule_delete(req, id);
+    else
+        method_not_allowed(req, "GET, PUT, DELETE");
+}
+
 /* A GET-only endpoint that needs the replayed state. */
 static int get_ready(h2o_req_t *req)
 {
@@ -556,6 +583,18 @@ int srv_route(h2o_handler_t *self, h2o_req_t *req)
             method_not_allowed(req, "POST");
         else if (check_ready(req) && check_body(req, 0, &kind) == 0)
             api_cart(req);
+    } else if (PATH_IS("/v1/rules")) {
+        body_kind_t kind;
+        if (method_is(req, "GET")) {
+            if (check_ready(req))
+                api_rule_get(req, NULL);
+        } else if (!method_is(req, "POST")) {
+            method_not_allowed(req, "GET, POST");
+        } else if (check_ready(req) && check_body(req, 0, &kind) == 0) {
+            api_rule_put(req, NULL);
+        }
+    } else if (PATH_STARTS("/v1/rules/")) {
+        rule_route(req, path + 10, n - 10);
     } else if (PATH_IS("/v1/trending")) {
         if (get_ready(req))
             api_top(req, 0);

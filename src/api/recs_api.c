@@ -102,6 +102,7 @@ static int parse_query(h2o_req_t *req, query_t *q, const char *default_scenario,
     srv_t *srv = srv_thread_of(req)->srv;
     memset(q, 0, sizeof *q);
     rec_filter_default(&q->f);
+    q->f.wall_ms = time_now_ms();
     q->n = 10;
     q->f.max_per_category = default_diversity;
     snprintf(q->scenario, sizeof q->scenario, "%s", default_scenario);
@@ -181,6 +182,7 @@ static int parse_query(h2o_req_t *req, query_t *q, const char *default_scenario,
 static void resolve_query(srv_t *srv, query_t *q)
 {
     state_t *st = srv->st;
+    q->f.scenario = rule_scenario_bit(q->scenario);
     if (q->has_category) {
         q->f.category = intern_get(st->categories, q->category, strlen(q->category));
         if (q->f.category == INTERN_NONE)

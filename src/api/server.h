@@ -65,6 +65,7 @@ struct srv {
     srv_thread_t *threads;
     rec_cache_t *cache;
     shown_t *shown;
+    atomic_uint rule_seq; /* for generated rule ids */
 };
 
 void srv_config_default(srv_config_t *c);
@@ -86,5 +87,9 @@ void api_recommend(h2o_req_t *req, const char *user_id);
 void api_item_recs(h2o_req_t *req, const char *item_id, int bought_together);
 void api_top(h2o_req_t *req, int popular);
 void api_cart(h2o_req_t *req);
+/* Business rules (rules_api.c); id NULL: from the body (put) or all rules (get). */
+void api_rule_put(h2o_req_t *req, const char *path_id);
+void api_rule_get(h2o_req_t *req, const char *id);
+void api_rule_delete(h2o_req_t *req, const char *id);
 
 #endif

@@ -117,14 +117,116 @@ static int hit_cmp(const void *a, const void *b)
     return x->item < y->item ? -1 : x->item > y->item;
 }
 
-/* Filters, orders, applies diversity and the offset, copies up to cap hits. */
+/* ---- business rules ------------------------------------------------------------------ */
+
+typedef struct {
+    const rule_t *r;
+    uint32_t id; /* the matched tag, category, brand or item, resolved */
+} active_t;
+
+/* The rules in force for this answer, with their match values resolved to ids. */
+static size_t active_rules(const state_t *st, const rec_filter_t *f, active_t *out)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < st->nrules && n < RULE_MAX; i++) {
+        const rule_t *r = &st->rules[i];
+        if (!(r->scenarios & f->scenario) || (r->start_ms && f->wall_ms < r->start_ms) ||
+            (r->end_ms && f->wall_ms >= r->end_ms))
+            continue;
+        const intern_t *t = r->match == MATCH_TAG        ? st->tags
+                            : r->match == MATCH_CATEGORY ? st->categories
+                            : r->match == MATCH_BRAND    ? st->brands
+                                                         : st->items;
+        uint32_t id = intern_get(t, r->value, strlen(r->value));
+        if (id != INTERN_NONE)
+            out[n++] = (active_t){r, id};
+    }
+    return n;
+}
+
+static int rule_matches(const state_t *st, const active_t *a, uint32_t item)
+{
+    switch (a->r->match) {
+    case MATCH_TAG: return st_item_has_tag(st, item, a->id);
+    case MATCH_CATEGORY: return st_item_in_category(st, item, a->id);
+    case MATCH_BRAND: return st->item[item].brand == a->id;
+    case MATCH_ITEM: return item == a->id;
+    }
+    return 0;
+}
+
+static int excluded_by_rule(const state_t *st, const active_t *rules, size_t nrules, uint32_t item)
+{
+    for (size_t j = 0; j < nrules; j++)
+        if (rules[j].r->action == RULE_EXCLUDE && rule_matches(st, &rules[j], item))
+            return 1;
+    return 0;
+}
+
+/* Pins: each pin rule puts its best-scoring matching item (for an item_id rule, that item
+ * even when no source proposed it) at its position of the first page. */
+static size_t apply_pins(const state_t *st, const prof_t *p, const rec_filter_t *f, const active_t *rules,
+                         size_t nrules, const rec_hit_t *sorted, size_t k, rec_hit_t *out, size_t m, size_t cap)
+{
+    for (size_t j = 0; j < nrules; j++) {
+        const active_t *a = &rules[j];
+        if (a->r->action != RULE_PIN)
+            continue;
+        rec_hit_t pick = {INTERN_NONE, 0, WHY_POPULAR, INTERN_NONE, 0};
+        for (size_t i = 0; i < k && pick.item == INTERN_NONE; i++)
+            if (rule_matches(st, a, sorted[i].item))
+                pick = sorted[i];
+        if (pick.item == INTERN_NONE && a->r->match == MATCH_ITEM && passes(st, p, f, a->id) &&
+            !excluded_by_rule(st, rules, nrules, a->id))
+            pick.item = a->id;
+        if (pick.item == INTERN_NONE)
+            continue;
+        for (size_t i = 0; i < m; i++) /* drop it where it stands */
+            if (out[i].item == pick.item) {
+                memmove(&out[i], &out[i + 1], (m - i - 1) * sizeof *out);
+                m--;
+                break;
+            }
+        size_t at = (size_t)a->r->position - 1;
+        if (at > m)
+            at = m;
+        if (m == cap)
+            m--; /* the last one makes room */
+        if (at > m)
+            at = m;
+        memmove(&out[at + 1], &out[at], (m - at) * sizeof *out);
+        out[at] = pick;
+        m++;
+    }
+    return m;
+}
+
+/* Filters, applies the business rules, orders, applies diversity and the offset, copies
+ * up to cap hits. */
 static size_t finish(const state_t *st, const prof_t *p, const rec_filter_t *f, rec_hit_t *hits, size_t n,
                      rec_hit_t *out, size_t cap)
 {
+    active_t *rules = NULL;
+    size_t nrules = 0;
+    if (f->scenario && st->nrules) {
+        rules = malloc(st->nrules * sizeof *rules);
+        if (!rules)
+            abort();
+        nrules = active_rules(st, f, rules);
+    }
     size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (hits[i].score > 0 && passes(st, p, f, hits[i].item))
+    for (size_t i = 0; i < n; i++) {
+        if (hits[i].score <= 0 || !passes(st, p, f, hits[i].item))
+            continue;
+        for (size_t j = 0; j < nrules; j++) {
+            const rule_t *r = rules[j].r;
+            if (r->action == RULE_PIN || !rule_matches(st, &rules[j], hits[i].item))
+                continue;
+            hits[i].score = r->action == RULE_EXCLUDE ? 0 : hits[i].score * r->factor;
+        }
+        if (hits[i].score > 0)
             hits[k++] = hits[i];
+    }
     qsort(hits, k, sizeof *hits, hit_cmp);
     uint32_t cats[64], counts[64];
     size_t ncats = 0, skipped = 0, m = 0;
@@ -149,6 +251,9 @@ static size_t finish(const state_t *st, const prof_t *p, const rec_filter_t *f, 
         }
         out[m++] = hits[i];
     }
+    if (nrules && f->offset == 0)
+        m = apply_pins(st, p, f, rules, nrules, hits, k, out, m, cap);
+    free(rules);
     return m;
 }
 

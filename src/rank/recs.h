@@ -44,6 +44,8 @@ typedef struct {
     int exclude_cart;   /* items in the customer's cart */
     int max_per_category; /* diversity (leaf categories); 0: no limit */
     uint32_t offset;
+    uint32_t scenario; /* SCN_* bit: which business rules apply; 0: none */
+    int64_t wall_ms;   /* wall-clock time, for the rules' windows */
 } rec_filter_t;
 
 /* Short-lived top lists shared by all requests (own mutex). */

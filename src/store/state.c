@@ -5,6 +5,7 @@
 #include "../util/timeutil.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +47,7 @@ state_t *st_new_with(const st_config_t *cfg)
     st->categories = intern_new();
     st->brands = intern_new();
     st->orders = intern_new();
+    st->tags = intern_new();
     st->seen_mask = 1023;
     st->seen = xcalloc(st->seen_mask + 1, sizeof(uint64_t));
     return st;
@@ -55,8 +57,14 @@ void st_free(state_t *st)
 {
     if (!st)
         return;
-    for (uint32_t i = 0; i < intern_count(st->items); i++)
+    for (uint32_t i = 0; i < intern_count(st->items); i++) {
         json_decref(st->item[i].doc);
+        free(st->item[i].tags);
+    }
+    for (uint32_t i = 0; i < st->nrules; i++)
+        rule_clear(&st->rules[i]);
+    free(st->rules);
+    intern_free(st->tags);
     for (uint32_t i = 0; i < intern_count(st->users); i++)
         json_decref(st->user[i].doc);
     for (uint32_t i = 0; i < st->nprof; i++)
@@ -441,6 +449,9 @@ static void apply_item(state_t *st, const char *id, size_t idn, json_t *doc)
     it->price = -1;
     it->brand = it->category = INTERN_NONE;
     it->in_stock = 0;
+    free(it->tags);
+    it->tags = NULL;
+    it->ntags = 0;
     if (!doc) {
         for (uint32_t cat = old_cat; cat != INTERN_NONE; cat = st->cat_parent[cat])
             idlist_remove(&st->cat_items[cat], iid);
@@ -453,6 +464,16 @@ static void apply_item(state_t *st, const char *id, size_t idn, json_t *doc)
     v = json_object_get(doc, "brand");
     if (json_is_string(v))
         it->brand = intern_put(st->brands, json_string_value(v), json_string_length(v), NULL);
+    v = json_object_get(doc, "tags");
+    if (json_is_array(v) && json_array_size(v)) {
+        it->tags = malloc(json_array_size(v) * sizeof *it->tags);
+        if (!it->tags)
+            abort();
+        size_t i;
+        json_t *t;
+        json_array_foreach(v, i, t) it->tags[it->ntags++] =
+            intern_put(st->tags, json_string_value(t), json_string_length(t), NULL);
+    }
     v = json_object_get(doc, "categories");
     if (json_is_array(v) && json_array_size(v)) {
         /* Intern every prefix of the path ("Home", "Home/Kitchen", ...), keep the leaf. */
@@ -515,9 +536,62 @@ int st_apply(state_t *st, uint8_t type, const void *payload, size_t len)
         u->doc = doc;
         return 0;
     }
+    case REC_RULE_PUT: {
+        if (decode_doc(payload, len, &id, &idn, &doc) != 0)
+            return -1;
+        rule_t r;
+        int rc = rule_compile(doc, &r);
+        json_decref(doc);
+        if (rc != 0)
+            return -1;
+        int at = st_rule_find(st, r.id);
+        if (at >= 0) {
+            rule_clear(&st->rules[at]);
+            st->rules[at] = r;
+            return 0;
+        }
+        if (st->nrules == st->rules_cap) {
+            st->rules_cap = st->rules_cap ? st->rules_cap * 2 : 16;
+            st->rules = realloc(st->rules, st->rules_cap * sizeof *st->rules);
+            if (!st->rules)
+                abort();
+        }
+        st->rules[st->nrules++] = r;
+        return 0;
+    }
+    case REC_RULE_DEL: {
+        if (decode_doc(payload, len, &id, &idn, NULL) != 0)
+            return -1;
+        char key[VAL_MAX_ID + 1];
+        snprintf(key, sizeof key, "%.*s", (int)idn, id);
+        int at = st_rule_find(st, key);
+        if (at >= 0) {
+            rule_clear(&st->rules[at]);
+            memmove(&st->rules[at], &st->rules[at + 1], (st->nrules - (uint32_t)at - 1) * sizeof *st->rules);
+            st->nrules--;
+        }
+        return 0;
+    }
     default:
         return -1;
     }
+}
+
+int st_rule_find(const state_t *st, const char *id)
+{
+    for (uint32_t i = 0; i < st->nrules; i++)
+        if (strcmp(st->rules[i].id, id) == 0)
+            return (int)i;
+    return -1;
+}
+
+int st_item_has_tag(const state_t *st, uint32_t item, uint32_t tag)
+{
+    const st_item_t *it = &st->item[item];
+    for (uint32_t i = 0; i < it->ntags; i++)
+        if (it->tags[i] == tag)
+            return 1;
+    return 0;
 }
 
 void st_encode_doc(buf_t *out, const char *id, size_t idn, json_t *doc)

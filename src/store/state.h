@@ -9,6 +9,7 @@
 #define AISLE_STATE_H
 
 #include "../ingest/event.h"
+#include "../rank/rules.h"
 #include "../stream/cooc.h"
 #include "../stream/profile.h"
 #include "../util/buf.h"
@@ -19,7 +20,7 @@
 #include <stdint.h>
 
 /* Log record types. */
-enum { REC_EVENT = 1, REC_ITEM_PUT = 2, REC_ITEM_DEL = 3, REC_USER_PUT = 4 };
+enum { REC_EVENT = 1, REC_ITEM_PUT = 2, REC_ITEM_DEL = 3, REC_USER_PUT = 4, REC_RULE_PUT = 5, REC_RULE_DEL = 6 };
 
 typedef struct {
     json_t *doc; /* canonical document; NULL when never upserted or deleted */
@@ -33,6 +34,8 @@ typedef struct {
      * (trending compares the two; popularity is the long one), as of pop_ms. */
     float pop_short, pop_long;
     int64_t pop_ms;
+    uint32_t *tags; /* interned, owned */
+    uint32_t ntags;
 } st_item_t;
 
 typedef struct {
@@ -84,6 +87,9 @@ typedef struct state {
     uint32_t nprof, prof_cap;
     cooc_t *coview; /* viewed/clicked/carted in the same session: "similar" */
     cooc_t *cobuy;  /* bought by the same customer within an hour: "bought together" */
+    intern_t *tags;
+    rule_t *rules; /* business rules, in the order they were created */
+    uint32_t nrules, rules_cap;
     uint32_t *cat_parent; /* category id -> parent id (INTERN_NONE at the top) */
     st_idlist_t *cat_items;
     uint32_t cat_cap;
@@ -116,6 +122,10 @@ int st_item_in_category(const state_t *st, uint32_t item, uint32_t cat);
 /* The live profile of a customer or session id, or NULL. */
 const prof_t *st_user_profile(const state_t *st, const char *id, size_t n);
 const prof_t *st_session_profile(const state_t *st, const char *id, size_t n);
+/* Index of the rule with this id, or -1. */
+int st_rule_find(const state_t *st, const char *id);
+/* Whether item carries tag (an interned tag id). */
+int st_item_has_tag(const state_t *st, uint32_t item, uint32_t tag);
 /* Approximate bytes held by the store's tables. */
 size_t st_memory(const state_t *st);
 
