@@ -258,6 +258,30 @@ TEST(bad_parameters)
     down();
 }
 
+TEST(repeated_items_without_click_are_demoted)
+{
+    up();
+    post("{\"type\":\"view\",\"user_id\":\"r1\",\"item_id\":\"mug\"}");
+    post("{\"type\":\"view\",\"user_id\":\"r2\",\"item_id\":\"mug\"}");
+    /* Shown twice: still first. */
+    for (int i = 0; i < 2; i++) {
+        json_t *a = get("/v1/users/r1/recommendations?n=1");
+        ASSERT_EQ(pos(a, "teapot"), 0);
+        json_decref(a);
+    }
+    /* The third and fourth showing without a click push it down. */
+    json_t *a = get("/v1/users/r1/recommendations?n=1");
+    json_decref(a);
+    a = get("/v1/users/r1/recommendations?n=1");
+    ASSERT_EQ(pos(a, "spoon"), 0); /* shown once at most (n=1): not demoted */
+    json_decref(a);
+    /* Another customer is not affected. */
+    a = get("/v1/users/r2/recommendations?n=1");
+    ASSERT_EQ(pos(a, "teapot"), 0);
+    json_decref(a);
+    down();
+}
+
 static json_t *rule(const char *body, long status)
 {
     return http_json(&S, "POST", "/v1/rules", body, status);
@@ -355,4 +379,4 @@ TEST(business_rules)
 TEST_MAIN(TEST_ENTRY(view_brings_coviewed_items), TEST_ENTRY(purchase_removes_item_and_lifts_bought_together),
           TEST_ENTRY(out_of_stock_and_deleted_vanish), TEST_ENTRY(anonymous_session_personalised_from_second_event),
           TEST_ENTRY(filters_pagination_and_cart), TEST_ENTRY(bad_parameters),
-          TEST_ENTRY(business_rules))
+          TEST_ENTRY(business_rules), TEST_ENTRY(repeated_items_without_click_are_demoted))

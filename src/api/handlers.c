@@ -212,6 +212,13 @@ static void post_events(h2o_req_t *req)
                 st_apply(srv->st, REC_EVENT, enc.data + keep + LOG_FRAME_HEADER, len - LOG_FRAME_HEADER);
                 keep += len;
                 accepted++;
+                if (e->item_id.p && (e->type == EVT_CLICK || e->type == EVT_ADD_TO_CART || e->type == EVT_PURCHASE)) {
+                    /* The customer engaged with it: it is no longer a repeat nobody wants. */
+                    uint32_t item = intern_get(srv->st->items, e->item_id.p, e->item_id.n);
+                    uint32_t pid = st_profile_of(srv->st, e);
+                    if (pid != PROF_NONE)
+                        shown_engaged(srv->shown, pid, item);
+                }
             }
             start = ends[i];
         }

@@ -277,7 +277,7 @@ static void reply_hits(h2o_req_t *req, srv_t *srv, const char *scenario, const r
     for (size_t i = 0; i < n; i++)
         ids[i] = hits[i].item;
     char rec_id[17];
-    shown_put(srv->shown, profile, ids, n, rec_id);
+    shown_put(srv->shown, profile, ids, n, time_now_ms(), rec_id);
     buf_t b;
     buf_init(&b);
     buf_printf(&b, "{\"rec_id\":\"%s\",\"scenario\":\"%s\",\"items\":[", rec_id, scenario);
@@ -332,6 +332,8 @@ void api_recommend(h2o_req_t *req, const char *user_id)
         p = st_session_profile(st, q->session, strlen(q->session));
     uint32_t pid = p ? (uint32_t)(p - st->prof) : PROF_NONE;
     int64_t now = stream_now(st);
+    q->f.impressions = srv->shown;
+    q->f.profile = pid;
     if (!q->impossible) {
         if (strcmp(q->scenario, "buy_again") == 0)
             n = rec_buy_again(st, p, &q->f, now, hits, (size_t)q->n);

@@ -78,6 +78,7 @@ void rec_filter_default(rec_filter_t *f)
     f->in_stock_only = 1;
     f->exclude_bought = 1;
     f->exclude_cart = 1;
+    f->profile = PROF_NONE;
 }
 
 static int passes(const state_t *st, const prof_t *p, const rec_filter_t *f, uint32_t item)
@@ -226,6 +227,20 @@ static size_t finish(const state_t *st, const prof_t *p, const rec_filter_t *f, 
         }
         if (hits[i].score > 0)
             hits[k++] = hits[i];
+    }
+    if (f->impressions && f->profile != PROF_NONE && k) {
+        /* Shown again and again without a click: let something else have the place. */
+        uint32_t *items = malloc(k * sizeof *items);
+        float *scores = malloc(k * sizeof *scores);
+        if (!items || !scores)
+            abort();
+        for (size_t i = 0; i < k; i++)
+            items[i] = hits[i].item, scores[i] = hits[i].score;
+        shown_demote(f->impressions, f->profile, items, scores, k, f->wall_ms);
+        for (size_t i = 0; i < k; i++)
+            hits[i].score = scores[i];
+        free(items);
+        free(scores);
     }
     qsort(hits, k, sizeof *hits, hit_cmp);
     uint32_t cats[64], counts[64];

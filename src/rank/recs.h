@@ -8,6 +8,7 @@
 #define AISLE_RECS_H
 
 #include "../store/state.h"
+#include "shown.h"
 
 #include <pthread.h>
 #include <stddef.h>
@@ -45,7 +46,9 @@ typedef struct {
     int max_per_category; /* diversity (leaf categories); 0: no limit */
     uint32_t offset;
     uint32_t scenario; /* SCN_* bit: which business rules apply; 0: none */
-    int64_t wall_ms;   /* wall-clock time, for the rules' windows */
+    int64_t wall_ms;   /* wall-clock time, for the rules' windows and impressions */
+    shown_t *impressions; /* anti-repetition for profile; NULL: none */
+    uint32_t profile;
 } rec_filter_t;
 
 /* Short-lived top lists shared by all requests (own mutex). */

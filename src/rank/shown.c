@@ -16,8 +16,15 @@ typedef struct {
     uint32_t items[SHOWN_MAX_ITEMS];
 } entry_t;
 
+typedef struct {
+    uint32_t profile, item;
+    uint32_t count;
+    uint32_t last_s;
+} impression_t;
+
 struct shown {
     pthread_mutex_t mu;
+    impression_t *impr; /* SHOWN_IMPRESSION_SLOTS, direct-mapped by (profile, item) */
     uint32_t run;  /* names this server run */
     uint32_t next; /* next sequence number, from 1 */
     size_t cap;
@@ -33,6 +40,11 @@ shown_t *shown_new(size_t cap, int64_t now_ms)
     if (!s->e)
         abort();
     s->cap = cap ? cap : 1;
+    s->impr = calloc(SHOWN_IMPRESSION_SLOTS, sizeof *s->impr);
+    if (!s->impr)
+        abort();
+    for (size_t i = 0; i < SHOWN_IMPRESSION_SLOTS; i++)
+        s->impr[i].profile = UINT32_MAX;
     s->run = (uint32_t)hash_mix((uint64_t)now_ms ^ ((uint64_t)(uintptr_t)s << 16));
     s->next = 1;
     pthread_mutex_init(&s->mu, NULL);
@@ -44,15 +56,33 @@ void shown_free(shown_t *s)
     if (!s)
         return;
     pthread_mutex_destroy(&s->mu);
+    free(s->impr);
     free(s->e);
     free(s);
 }
 
-void shown_put(shown_t *s, uint32_t profile, const uint32_t *items, size_t n, char id[17])
+static impression_t *slot_of(shown_t *s, uint32_t profile, uint32_t item)
+{
+    return &s->impr[hash_mix((uint64_t)profile << 32 | item) & (SHOWN_IMPRESSION_SLOTS - 1)];
+}
+
+void shown_put(shown_t *s, uint32_t profile, const uint32_t *items, size_t n, int64_t now_ms, char id[17])
 {
     if (n > SHOWN_MAX_ITEMS)
         n = SHOWN_MAX_ITEMS;
+    uint32_t now_s = (uint32_t)(now_ms / 1000);
     pthread_mutex_lock(&s->mu);
+    if (profile != UINT32_MAX) {
+        for (size_t i = 0; i < n; i++) {
+            impression_t *im = slot_of(s, profile, items[i]);
+            if (im->profile == profile && im->item == items[i] &&
+                (int64_t)(now_s - im->last_s) * 1000 < SHOWN_MEMORY_MS)
+                im->count++;
+            else
+                *im = (impression_t){profile, items[i], 1, now_s};
+            im->last_s = now_s;
+        }
+    }
     uint32_t seq = s->next++;
     if (s->next == 0)
         s->next = 1;
@@ -88,4 +118,30 @@ int shown_get(shown_t *s, const char *id, uint32_t *items, uint32_t *profile)
     }
     pthread_mutex_unlock(&s->mu);
     return n;
+}
+
+void shown_engaged(shown_t *s, uint32_t profile, uint32_t item)
+{
+    pthread_mutex_lock(&s->mu);
+    impression_t *im = slot_of(s, profile, item);
+    if (im->profile == profile && im->item == item)
+        im->profile = UINT32_MAX;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void shown_demote(shown_t *s, uint32_t profile, const uint32_t *items, float *scores, size_t n, int64_t now_ms)
+{
+    if (profile == UINT32_MAX)
+        return;
+    uint32_t now_s = (uint32_t)(now_ms / 1000);
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < n; i++) {
+        impression_t *im = slot_of(s, profile, items[i]);
+        if (im->profile != profile || im->item != items[i] || im->count <= SHOWN_REPEAT_FREE ||
+            (int64_t)(now_s - im->last_s) * 1000 >= SHOWN_MEMORY_MS)
+            continue;
+        uint32_t extra = im->count - SHOWN_REPEAT_FREE;
+        scores[i] *= extra > 30 ? 0 : 1.0f / (float)(1u << extra);
+    }
+    pthread_mutex_unlock(&s->mu);
 }

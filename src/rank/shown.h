@@ -9,6 +9,9 @@
 #include <stdint.h>
 
 #define SHOWN_MAX_ITEMS 100
+#define SHOWN_IMPRESSION_SLOTS (1u << 18)
+#define SHOWN_REPEAT_FREE 2          /* showings before demotion starts */
+#define SHOWN_MEMORY_MS (24ll * 3600 * 1000) /* impressions older than this are forgotten */
 
 typedef struct shown shown_t;
 
@@ -16,9 +19,18 @@ typedef struct shown shown_t;
 shown_t *shown_new(size_t cap, int64_t now_ms);
 void shown_free(shown_t *s);
 /* Records an answer; writes its rec_id (17 bytes with the NUL) into id. */
-void shown_put(shown_t *s, uint32_t profile, const uint32_t *items, size_t n, char id[17]);
+void shown_put(shown_t *s, uint32_t profile, const uint32_t *items, size_t n, int64_t now_ms, char id[17]);
 /* The items shown under id (up to SHOWN_MAX_ITEMS) and the profile they were shown to.
  * Returns the count, or -1 when id is unknown or forgotten. */
 int shown_get(shown_t *s, const char *id, uint32_t *items, uint32_t *profile);
+
+/* Anti-repetition. Impressions are counted per (profile, item) in a fixed table of
+ * SHOWN_IMPRESSION_SLOTS entries (4 MiB; a collision just forgets the older pair). shown_put
+ * counts what it records; shown_engaged (a click, cart or purchase of the item) forgets the
+ * pair; shown_demotion is the factor for an item shown more than SHOWN_REPEAT_FREE times
+ * in the last day without engagement: 0.5 per extra showing. */
+void shown_engaged(shown_t *s, uint32_t profile, uint32_t item);
+/* Multiplies scores[i] of items[i] by their demotion factors, under one lock. */
+void shown_demote(shown_t *s, uint32_t profile, const uint32_t *items, float *scores, size_t n, int64_t now_ms);
 
 #endif

@@ -577,6 +577,21 @@ int st_apply(state_t *st, uint8_t type, const void *payload, size_t len)
     }
 }
 
+uint32_t st_profile_of(const state_t *st, const evt_t *e)
+{
+    if (e->user_id.p) {
+        uint32_t uid = intern_get(st->users, e->user_id.p, e->user_id.n);
+        if (uid != INTERN_NONE && st->user[uid].prof != PROF_NONE)
+            return st->user[uid].prof;
+    }
+    if (e->session_id.p) {
+        uint32_t sid = intern_get(st->sessions, e->session_id.p, e->session_id.n);
+        if (sid != INTERN_NONE)
+            return st->session[sid].prof;
+    }
+    return PROF_NONE;
+}
+
 int st_rule_find(const state_t *st, const char *id)
 {
     for (uint32_t i = 0; i < st->nrules; i++)

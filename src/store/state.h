@@ -122,6 +122,8 @@ int st_item_in_category(const state_t *st, uint32_t item, uint32_t cat);
 /* The live profile of a customer or session id, or NULL. */
 const prof_t *st_user_profile(const state_t *st, const char *id, size_t n);
 const prof_t *st_session_profile(const state_t *st, const char *id, size_t n);
+/* The profile an event's user or session belongs to, or PROF_NONE. */
+uint32_t st_profile_of(const state_t *st, const evt_t *e);
 /* Index of the rule with this id, or -1. */
 int st_rule_find(const state_t *st, const char *id);
 /* Whether item carries tag (an interned tag id). */
