@@ -2,9 +2,12 @@
 # Durable ingest: events/s through POST /v1/events with batches of 1,000 events, each
 # request answered only once its events are on disk (--fsync always, group commit).
 # Then the same load with --fsync never for context, and the reference: the same bodies
-# through the parser alone (bench-parse-only: bat_parse + evt_from_json + evt_encode, no
-# HTTP, lock, log or fsync), with 1 and THREADS threads. Prints durable events/s,
-# parser-only events/s and their ratio (what the HTTP + durability path costs).
+# through the parser alone (bench-parse-only: Aisle's event reader, evt_parse_batch (read
+# + validate) + evt_encode, no HTTP, lock, log or fsync), with 1 and THREADS threads.
+# Prints durable events/s, parser-only events/s and their ratio (what the HTTP +
+# durability path costs). Last, with 1 thread, jansson's parser alone on the same bodies
+# (bench-parse-only -j: bat_parse builds the tree, nothing is validated), the parser the
+# reader replaced, and the ratio aisle reader / jansson parse alone.
 #
 # Every request carries new event ids (see ingest.lua); at the end GET /v1/stats
 # events.total is compared with what wrk's completed requests imply.
@@ -81,6 +84,9 @@ if [ "$THREADS" -gt 1 ]; then
   pn_eps=$(echo "$pn" | grep -o 'events_per_s=[0-9]*' | cut -d= -f2)
 fi
 p1_eps=$(echo "$p1" | grep -o 'events_per_s=[0-9]*' | cut -d= -f2)
+pj=$("$PARSE" -j -t1 -d"$PARSE_SECONDS" "$bodies"/body-*.json)
+echo "$pj"
+pj_eps=$(echo "$pj" | grep -o 'events_per_s=[0-9]*' | cut -d= -f2)
 
 echo "summary:"
 for mode in $MODES; do
@@ -88,6 +94,7 @@ for mode in $MODES; do
 done
 echo "  parser only, 1 thread:  $p1_eps events/s"
 [ -n "$pn_eps" ] && echo "  parser only, $THREADS threads: $pn_eps events/s"
+echo "  jansson parse alone, 1 thread: $pj_eps events/s"
 for mode in $MODES; do
   echo "  ratio fsync=$mode / parser-only 1 thread = $(ratio "${EPS[$mode]}" "$p1_eps")"
   [ -n "$pn_eps" ] && echo "  ratio fsync=$mode / parser-only $THREADS threads = $(ratio "${EPS[$mode]}" "$pn_eps")"
@@ -95,3 +102,6 @@ done
 if [ -n "${EPS[always]:-}" ] && [ -n "${EPS[never]:-}" ]; then
   echo "  ratio fsync=always / fsync=never = $(ratio "${EPS[always]}" "${EPS[never]}")"
 fi
+# Above 1: the reader (parse + validate + encode) is that many times faster than
+# jansson building its tree alone, which the old path then validated and encoded too.
+echo "  ratio aisle reader / jansson parse alone (1 thread) = $(ratio "$p1_eps" "$pj_eps")"

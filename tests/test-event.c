@@ -188,7 +188,7 @@ TEST(bodies_object_array_ndjson)
     ASSERT_EQ(evt_parse_batch("[{},{},{}]", 10, 0, 2, NOW, &b, &err), 413);
     ASSERT_STR_EQ(err.code, "batch_too_large");
     evt_batch_free(&b);
-    ASSERT_EQ(evt_parse_batch("[{\"a\":\"\xff\"}]", 10, 0, 2, NOW, &b, &err), 400);
+    ASSERT_EQ(evt_parse_batch("[{\"a\":\"\xff\"}]", 11, 0, 2, NOW, &b, &err), 400);
     ASSERT_STR_EQ(err.code, "invalid_utf8");
     evt_batch_free(&b);
 }

@@ -51,14 +51,13 @@ typedef struct {
     const char *k, *v;
     size_t kn, vn;
     int order;
+    int bad; /* the value is not a string */
 } pair_t;
 
 typedef struct {
     raw_t f[F__N];
     pair_t pairs[MAX_PROP_PAIRS];
     int npairs;
-    const char *bad_prop; /* first property whose value is not a string */
-    size_t bad_prop_n;
     int too_many_pairs;
 } rawevt_t;
 
@@ -74,7 +73,7 @@ static int field_of(const char *k, size_t n)
 static int read_value(js_t *j, raw_t *r)
 {
     int k = js_peek(j);
-    if (k < 0)
+    if (k < 0 || js_depth_ok(j))
         return -1;
     r->kind = k;
     switch (k) {
@@ -92,16 +91,33 @@ static int read_value(js_t *j, raw_t *r)
     }
 }
 
+static int pair_cmp(const void *a, const void *b);
+
+/* Sorts the pairs by key and keeps the last value of each key, as jansson does. */
+static void dedup_pairs(rawevt_t *e)
+{
+    qsort(e->pairs, (size_t)e->npairs, sizeof(pair_t), pair_cmp);
+    int m = 0;
+    for (int i = 0; i < e->npairs; i++) {
+        pair_t *p = &e->pairs[i];
+        if (i + 1 < e->npairs && p->kn == p[1].kn && memcmp(p->k, p[1].k, p->kn) == 0)
+            continue; /* a later duplicate key replaces this one */
+        e->pairs[m++] = *p;
+    }
+    e->npairs = m;
+}
+
 static int read_properties(js_t *j, rawevt_t *e)
 {
     e->f[F_PROPERTIES].kind = JS_OBJECT;
     e->npairs = 0;
-    e->bad_prop = NULL;
     e->too_many_pairs = 0;
     j->p++; /* '{' */
+    j->depth++;
     js_skip_ws(j);
     if (j->p < j->end && *j->p == '}') {
         j->p++;
+        j->depth--;
         return 0;
     }
     for (;;) {
@@ -114,22 +130,25 @@ static int read_properties(js_t *j, rawevt_t *e)
         raw_t v;
         if (read_value(j, &v))
             return -1;
-        if (v.kind != JS_STRING) {
-            if (!e->bad_prop) {
-                e->bad_prop = k;
-                e->bad_prop_n = kn;
-            }
-        } else if (e->npairs == MAX_PROP_PAIRS) {
+        if (e->npairs == MAX_PROP_PAIRS) {
+            dedup_pairs(e); /* many repeats of a few keys are fine; many keys are not */
+            for (int i = 0; i < e->npairs; i++)
+                e->pairs[i].order = i;
+        }
+        if (e->npairs == MAX_PROP_PAIRS)
             e->too_many_pairs = 1;
-        } else {
-            e->pairs[e->npairs] = (pair_t){k, v.s, kn, v.n, e->npairs};
+        else {
+            e->pairs[e->npairs] = (pair_t){k, v.kind == JS_STRING ? v.s : NULL, kn, v.kind == JS_STRING ? v.n : 0,
+                                           e->npairs, v.kind != JS_STRING};
             e->npairs++;
         }
         int more = js_next(j, '}');
         if (more < 0)
             return -1;
-        if (!more)
+        if (!more) {
+            j->depth--;
             return 0;
+        }
     }
 }
 
@@ -139,12 +158,15 @@ static int read_object(js_t *j, rawevt_t *e)
     for (int i = 0; i < F__N; i++)
         e->f[i].kind = ABSENT;
     e->npairs = 0;
-    e->bad_prop = NULL;
     e->too_many_pairs = 0;
+    if (js_depth_ok(j))
+        return -1;
     j->p++; /* '{' */
+    j->depth++;
     js_skip_ws(j);
     if (j->p < j->end && *j->p == '}') {
         j->p++;
+        j->depth--;
         return 0;
     }
     for (;;) {
@@ -158,7 +180,7 @@ static int read_object(js_t *j, rawevt_t *e)
         if (js_string(j, &key, &kn) || js_expect(j, ':'))
             return -1;
         int f = field_of(key, kn);
-        if (f == F_PROPERTIES && js_peek(j) == JS_OBJECT) {
+        if (f == F_PROPERTIES && js_peek(j) == JS_OBJECT && !js_depth_ok(j)) {
             if (read_properties(j, e))
                 return -1;
         } else if (f >= 0) {
@@ -170,8 +192,10 @@ static int read_object(js_t *j, rawevt_t *e)
         int more = js_next(j, '}');
         if (more < 0)
             return -1;
-        if (!more)
+        if (!more) {
+            j->depth--;
             return 0;
+        }
     }
 }
 
@@ -213,25 +237,33 @@ static int pair_cmp(const void *a, const void *b)
 }
 
 /* Writes the properties as compact JSON with sorted keys (the form the log stores). */
+/* Length of at most max bytes of s that does not cut a UTF-8 sequence in half. */
+static int utf8_prefix(const char *s, size_t n, size_t max)
+{
+    if (n <= max)
+        return (int)n;
+    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+        max--;
+    return (int)max;
+}
+
 static int canonical_properties(rawevt_t *r, js_t *j, strv_t *out, val_error_t *err)
 {
-    if (r->bad_prop)
-        return val_fail(err, "invalid_type", "properties", "properties.%.*s must be a string",
-                        (int)(r->bad_prop_n > 100 ? 100 : r->bad_prop_n), r->bad_prop);
-    qsort(r->pairs, (size_t)r->npairs, sizeof(pair_t), pair_cmp);
-    int distinct = 0;
+    if (r->too_many_pairs)
+        return val_fail(err, "too_long", "properties", "properties has more than 256 keys");
+    dedup_pairs(r);
     for (int i = 0; i < r->npairs; i++) {
         pair_t *p = &r->pairs[i];
-        if (i + 1 < r->npairs && p->kn == p[1].kn && memcmp(p->k, p[1].k, p->kn) == 0)
-            continue; /* a later duplicate key replaces this one */
-        distinct++;
+        if (p->bad)
+            return val_fail(err, "invalid_type", "properties", "properties.%.*s must be a string",
+                            utf8_prefix(p->k, p->kn, 100), p->k);
         if (p->kn > VAL_MAX_ID || p->vn > 4096)
             return val_fail(err, "too_long", "properties", "properties.%.*s: key over 256 or value over 4096 bytes",
-                            (int)(p->kn > 100 ? 100 : p->kn), p->k);
+                            utf8_prefix(p->k, p->kn, 100), p->k);
     }
-    if (distinct > 256 || r->too_many_pairs)
+    if (r->npairs > 256)
         return val_fail(err, "too_long", "properties", "properties has more than 256 keys");
-    if (distinct == 0)
+    if (r->npairs == 0)
         return 0;
     /* The arena has room (see evt_parse_batch): escaped text is never longer than the
      * source it was decoded from. */
@@ -240,8 +272,6 @@ static int canonical_properties(rawevt_t *r, js_t *j, strv_t *out, val_error_t *
     int first = 1;
     for (int i = 0; i < r->npairs; i++) {
         pair_t *p = &r->pairs[i];
-        if (i + 1 < r->npairs && p->kn == p[1].kn && memcmp(p->k, p[1].k, p->kn) == 0)
-            continue;
         if (!first)
             *o++ = ',';
         first = 0;
@@ -457,10 +487,6 @@ int evt_parse_batch(const char *body, size_t len, int ndjson, size_t max, int64_
         rc = parse_lines(body, len, max, now_ms, b, raw, &alen, err);
         goto out;
     }
-    if (!js_utf8_ok(body, len)) {
-        rc = (val_fail(err, "invalid_utf8", "", "body is not valid UTF-8"), 400);
-        goto out;
-    }
     js_t j;
     js_init(&j, body, len, b->arena, err);
     int k = js_peek(&j);
@@ -472,6 +498,7 @@ int evt_parse_batch(const char *body, size_t len, int ndjson, size_t max, int64_
     val_error_t e;
     if (k == JS_ARRAY) {
         j.p++;
+        j.depth = 1;
         js_skip_ws(&j);
         if (j.p < j.end && *j.p == ']') {
             j.p++;
@@ -508,10 +535,15 @@ int evt_parse_batch(const char *body, size_t len, int ndjson, size_t max, int64_
     }
     js_skip_ws(&j);
     if (j.p != j.end) {
-        /* More than one value: the body is NDJSON sent as application/json. */
+        /* More than one value: the body is NDJSON sent as application/json, and a bad
+         * line (bad UTF-8 included) is rejected alone. */
         b->n = 0;
         alen = 0;
         rc = parse_lines(body, len, max, now_ms, b, raw, &alen, err);
+    } else if (!js_utf8_ok(body, len)) {
+        /* The scanner passes bytes of strings through unchecked: check them now. */
+        b->n = 0;
+        rc = (val_fail(err, "invalid_utf8", "", "body is not valid UTF-8"), 400);
     }
 out:
     if (rc == 0 && b->n == 0)

@@ -13,6 +13,12 @@ void js_init(js_t *j, const char *p, size_t n, char *arena, val_error_t *err)
     j->arena = arena;
     j->alen = 0;
     j->err = err;
+    j->depth = 0;
+}
+
+int js_depth_ok(js_t *j)
+{
+    return j->depth + 1 > JS_MAX_DEPTH ? js_fail(j, "nesting too deep") : 0;
 }
 
 int js_fail(js_t *j, const char *what)
@@ -322,6 +328,8 @@ static int skip_value(js_t *j)
     char stack[JS_MAX_DEPTH];
     int depth = 0;
     for (;;) {
+        if (j->depth + 1 + depth > JS_MAX_DEPTH)
+            return js_fail(j, "nesting too deep");
         int k = js_peek(j);
         const char *s;
         size_t n;
@@ -352,8 +360,6 @@ static int skip_value(js_t *j)
         case JS_OBJECT:
         case JS_ARRAY: {
             char close = k == JS_OBJECT ? '}' : ']';
-            if (depth == JS_MAX_DEPTH)
-                return js_fail(j, "nesting too deep");
             j->p++;
             js_skip_ws(j);
             if (j->p < j->end && *j->p == close) {

@@ -23,6 +23,7 @@ typedef struct {
     char *arena;         /* decoded strings; at least as large as the input */
     size_t alen;
     val_error_t *err;
+    int depth; /* containers open around the cursor; a value there is at depth + 1 */
 } js_t;
 
 void js_init(js_t *j, const char *p, size_t n, char *arena, val_error_t *err);
@@ -37,6 +38,9 @@ int js_string(js_t *j, const char **s, size_t *n);
 int js_number(js_t *j, js_kind_t *kind, int64_t *i, double *d);
 /* Reads and discards one value of any kind, checking it fully. */
 int js_skip(js_t *j);
+/* Checks that a value at the cursor would not be nested deeper than jansson allows
+ * (JS_MAX_DEPTH levels, every value counted, the top-level one at 1). */
+int js_depth_ok(js_t *j);
 /* Expects byte c after optional whitespace and consumes it. */
 int js_expect(js_t *j, char c);
 /* After a member or element: consumes ',' (returns 1) or the closing byte (returns 0). */

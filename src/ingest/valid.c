@@ -8,6 +8,22 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Messages quote input (field names, keys) cut to a length: a cut can split a UTF-8
+ * sequence, and the message goes into a JSON answer, so broken sequences become '?'. */
+static void fix_utf8(char *s)
+{
+    for (size_t i = 0; s[i];) {
+        unsigned char c = (unsigned char)s[i];
+        size_t len = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+        size_t have = strnlen(s + i, len);
+        if (c >= 0x80 && (have < len || !val_utf8(s + i, len))) {
+            s[i++] = '?';
+            continue;
+        }
+        i += len;
+    }
+}
+
 int val_fail(val_error_t *err, const char *code, const char *field, const char *fmt, ...)
 {
     err->code = code;
@@ -16,6 +32,7 @@ int val_fail(val_error_t *err, const char *code, const char *field, const char *
     va_start(ap, fmt);
     vsnprintf(err->message, sizeof err->message, fmt, ap);
     va_end(ap);
+    fix_utf8(err->message);
     return -1;
 }
 

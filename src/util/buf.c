@@ -103,7 +103,7 @@ void buf_put_str(buf_t *b, const char *s, size_t n)
 
 size_t json_escape_to(char *out, const char *s, size_t n)
 {
-    static const char hex[] = "0123456789abcdef";
+    static const char hex[] = "0123456789ABCDEF"; /* as jansson writes */
     char *o = out;
     *o++ = '"';
     for (size_t i = 0; i < n; i++) {
