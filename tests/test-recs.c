@@ -282,6 +282,39 @@ TEST(repeated_items_without_click_are_demoted)
     down();
 }
 
+TEST(customer_profile_and_item_statistics)
+{
+    up();
+    post("{\"type\":\"view\",\"session_id\":\"p1\",\"item_id\":\"mug\"}");
+    post("{\"type\":\"view\",\"session_id\":\"p1\",\"user_id\":\"pp\",\"item_id\":\"teapot\"}");
+    post("{\"type\":\"add_to_cart\",\"user_id\":\"pp\",\"item_id\":\"spoon\",\"price\":2}");
+    post("{\"type\":\"purchase\",\"user_id\":\"pp\",\"item_id\":\"tea\",\"price\":4,\"quantity\":3,\"order_id\":\"x\"}");
+    json_t *u = get("/v1/users/pp");
+    json_t *p = jget(u, "computed.profile");
+    ASSERT(p);
+    /* Newest first; the anonymous session's mug view was merged in at login. */
+    ASSERT_STR_EQ(jstr(p, "recent.0.item_id"), "tea");
+    ASSERT_STR_EQ(jstr(p, "recent.0.type"), "purchase");
+    ASSERT_STR_EQ(jstr(p, "recent.3.item_id"), "mug");
+    ASSERT_STR_EQ(jstr(p, "cart.0"), "spoon");
+    ASSERT_STR_EQ(jstr(p, "purchased.0.item_id"), "tea");
+    ASSERT_EQ(jint(p, "purchased.0.count"), 3);
+    ASSERT_STR_EQ(jstr(p, "categories.0.category"), "Food/Tea"); /* a purchase weighs most */
+    ASSERT(json_number_value(jget(p, "categories.0.affinity")) > json_number_value(jget(p, "categories.1.affinity")));
+    ASSERT(json_is_true(jget(p, "session.active")));
+    ASSERT_EQ(jint(p, "session.events"), 4);
+    ASSERT(jget(p, "price_band.center") != NULL);
+    ASSERT(json_number_value(jget(u, "computed.engagement.score")) > 0);
+    ASSERT_EQ(jint(u, "computed.engagement.frequency_orders"), 1);
+    json_decref(u);
+    json_t *i = get("/v1/items/teapot");
+    ASSERT(json_number_value(jget(i, "stats.popularity")) > 0);
+    ASSERT(json_number_value(jget(i, "stats.conversion_rate")) > 0);
+    ASSERT(jget(i, "stats.trending") != NULL);
+    json_decref(i);
+    down();
+}
+
 static json_t *rule(const char *body, long status)
 {
     return http_json(&S, "POST", "/v1/rules", body, status);
@@ -379,4 +412,5 @@ TEST(business_rules)
 TEST_MAIN(TEST_ENTRY(view_brings_coviewed_items), TEST_ENTRY(purchase_removes_item_and_lifts_bought_together),
           TEST_ENTRY(out_of_stock_and_deleted_vanish), TEST_ENTRY(anonymous_session_personalised_from_second_event),
           TEST_ENTRY(filters_pagination_and_cart), TEST_ENTRY(bad_parameters),
-          TEST_ENTRY(business_rules), TEST_ENTRY(repeated_items_without_click_are_demoted))
+          TEST_ENTRY(business_rules), TEST_ENTRY(repeated_items_without_click_are_demoted),
+          TEST_ENTRY(customer_profile_and_item_statistics))

@@ -654,8 +654,91 @@ int st_item_json(const state_t *st, const char *id, size_t n, buf_t *out)
         time_format_rfc3339(it->last_event_ms, ts);
         buf_printf(out, ",\"last_event_at\":\"%s\"", ts);
     }
-    buf_puts(out, "}}");
+    /* Conversion with a Beta(1, 50) prior, so that one view and one sale is not 100%. */
+    double conv = (it->counts[EVT_PURCHASE] + 1.0) / (it->counts[EVT_VIEW] + it->counts[EVT_CLICK] + 51.0);
+    buf_printf(out, ",\"conversion_rate\":%.4f,\"popularity\":%.3f,\"trending\":%.3f}}", conv,
+               (double)st_item_popularity(st, iid, st->last_event_ms),
+               (double)st_item_trending(st, iid, st->last_event_ms));
     return 0;
+}
+
+static void put_id(const intern_t *t, uint32_t id, buf_t *out)
+{
+    size_t n;
+    const char *s = intern_str(t, id, &n);
+    buf_put_json_str(out, s ? s : "", s ? n : 0);
+}
+
+/* The live profile, as GET /v1/users/{id} shows it under computed.profile. */
+static void profile_json(const state_t *st, const prof_t *p, int64_t now, buf_t *out)
+{
+    char ts[32];
+    buf_puts(out, ",\"profile\":{\"recent\":[");
+    for (int k = 0; k < p->recent_n; k++) {
+        uint32_t item;
+        int type;
+        int64_t at;
+        prof_recent(p, k, &item, &type, &at);
+        time_format_rfc3339(at, ts);
+        buf_puts(out, k ? ",{\"item_id\":" : "{\"item_id\":");
+        put_id(st->items, item, out);
+        buf_printf(out, ",\"type\":\"%s\",\"ts\":\"%s\"}", evt_type_name(type), ts);
+    }
+    /* Affinities, strongest first. */
+    int order[PROF_CATS];
+    int nc = 0;
+    for (int i = 0; i < PROF_CATS; i++)
+        if (p->cat[i] != PROF_NONE)
+            order[nc++] = i;
+    for (int i = 1; i < nc; i++)
+        for (int j = i; j > 0 && p->cat_w[order[j]] > p->cat_w[order[j - 1]]; j--) {
+            int t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    buf_puts(out, "],\"categories\":[");
+    for (int i = 0; i < nc; i++) {
+        buf_puts(out, i ? ",{\"category\":" : "{\"category\":");
+        put_id(st->categories, p->cat[order[i]], out);
+        buf_printf(out, ",\"affinity\":%.3f}", (double)prof_cat_weight(p, order[i], now, &st->cfg.prof));
+    }
+    buf_puts(out, "],\"brands\":[");
+    int first = 1;
+    for (int i = 0; i < PROF_BRANDS; i++) {
+        if (p->brand[i] == PROF_NONE)
+            continue;
+        buf_puts(out, first ? "{\"brand\":" : ",{\"brand\":");
+        first = 0;
+        put_id(st->brands, p->brand[i], out);
+        buf_printf(out, ",\"affinity\":%.3f}", (double)prof_brand_weight(p, i, now, &st->cfg.prof));
+    }
+    buf_puts(out, "]");
+    double center = prof_price_center(p);
+    if (center > 0)
+        buf_printf(out, ",\"price_band\":{\"center\":%.2f,\"low\":%.2f,\"high\":%.2f}", center, center / 2,
+                   center * 2);
+    buf_puts(out, ",\"cart\":[");
+    for (int i = 0; i < p->ncart; i++) {
+        if (i)
+            buf_puts(out, ",");
+        put_id(st->items, p->cart[i], out);
+    }
+    buf_puts(out, "],\"purchased\":[");
+    for (uint32_t i = 0; i < p->nbought && i < 100; i++) {
+        time_format_rfc3339((int64_t)p->bought[i].last_s * 1000, ts);
+        buf_puts(out, i ? ",{\"item_id\":" : "{\"item_id\":");
+        put_id(st->items, p->bought[i].item, out);
+        buf_printf(out, ",\"count\":%u,\"last\":\"%s\"}", p->bought[i].count, ts);
+    }
+    buf_puts(out, "]");
+    if (p->session_last_ms) {
+        char start[32];
+        time_format_rfc3339(p->session_start_ms, start);
+        time_format_rfc3339(p->session_last_ms, ts);
+        buf_printf(out, ",\"session\":{\"started\":\"%s\",\"last\":\"%s\",\"events\":%u,\"active\":%s}", start,
+                   ts, p->session_events, now - p->session_last_ms <= PROF_SESSION_GAP_MS ? "true" : "false");
+    }
+    buf_puts(out, "}");
 }
 
 int st_user_json(const state_t *st, const char *id, size_t n, buf_t *out)
@@ -686,6 +769,15 @@ int st_user_json(const state_t *st, const char *id, size_t n, buf_t *out)
         time_format_rfc3339(u->last_seen_ms, ts);
         buf_printf(out, ",\"last_seen\":\"%s\"", ts);
     }
+    int64_t now = st->last_event_ms;
+    /* Engagement: recency, frequency and monetary value, each squashed to [0, 1]. */
+    double days = u->last_seen_ms ? (double)(now - u->last_seen_ms) / 86400000.0 : 1e9;
+    double r = exp(-(days < 0 ? 0 : days) / 30.0), f = 1 - exp(-(double)u->orders / 5.0), m = 1 - exp(-u->revenue / 500.0);
+    buf_printf(out,
+               ",\"engagement\":{\"score\":%.1f,\"recency_days\":%.2f,\"frequency_orders\":%u,\"monetary\":%.2f}",
+               100 * (0.4 * r + 0.3 * f + 0.3 * m), u->last_seen_ms ? days : -1.0, u->orders, u->revenue);
+    if (u->prof != PROF_NONE)
+        profile_json(st, &st->prof[u->prof], now, out);
     buf_puts(out, "}}");
     return 0;
 }
