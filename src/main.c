@@ -1,6 +1,7 @@
 /* The aisle binary: subcommand dispatch and command-line/environment configuration.
  * Every flag has an AISLE_* environment equivalent; a flag wins over the environment. */
 #include "api/server.h"
+#include "gen/gen.h"
 #include "util/slog.h"
 #include "util/timeutil.h"
 
@@ -17,6 +18,7 @@ static void usage_main(FILE *f)
                "Usage: aisle <command> [flags]\n\n"
                "Commands:\n"
                "  serve     run the HTTP API over the data directory\n"
+               "  gen       write a synthetic shop data set (catalog, customers, events)\n"
                "  version   print the version\n\n"
                "Run 'aisle <command> --help' for the flags of a command.\n",
             VERSION);
@@ -266,6 +268,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "serve") == 0)
         return cmd_serve(argc - 2, argv + 2);
+    if (strcmp(cmd, "gen") == 0)
+        return gen_main(argc - 2, argv + 2);
     fprintf(stderr, "aisle: unknown command '%s'\n\n", cmd);
     usage_main(stderr);
     return 2;
