@@ -311,6 +311,20 @@ TEST(users_attributes_consent_and_computed)
     expect_error("PUT", "/v1/users/u7", "application/json", "{\"consent\":{\"analytics\":\"yes\"}}", 31, 400,
                  "invalid_type", "consent");
     expect_error("GET", "/v1/users/ghost", NULL, NULL, 0, 404, "not_found", "user_id");
+    /* Batch upsert of customers, NDJSON, one bad line. */
+    const char *nd = "{\"user_id\":\"b1\",\"country\":\"IT\"}\n{\"user_id\":\"b2\",\"age\":3}\n{\"user_id\":\"b3\"}\n";
+    http_resp_t r;
+    http(&S, "POST", "/v1/users", "application/x-ndjson", nd, strlen(nd), &r);
+    ASSERT_EQ(r.status, 200);
+    json_t *b = resp_json(&r);
+    ASSERT_EQ(jint(b, "accepted"), 2);
+    ASSERT_EQ(jint(b, "rejected.0.index"), 1);
+    ASSERT_STR_EQ(jstr(b, "rejected.0.code"), "unknown_field");
+    json_decref(b);
+    http_free(&r);
+    j = http_json(&S, "GET", "/v1/users/b1", NULL, 200);
+    ASSERT_STR_EQ(jstr(j, "country"), "IT");
+    json_decref(j);
 
     /* An anonymous session that logs in: its earlier events count for the customer. */
     j = http_json(&S, "POST", "/v1/events",

@@ -308,7 +308,8 @@ static void put_entity(h2o_req_t *req, const char *id, int is_item)
     srv_respond(req, existed ? 200 : 201, &body, lsn);
 }
 
-static void post_items(h2o_req_t *req)
+/* Batch upsert of items (POST /v1/items) or customers (POST /v1/users). */
+static void post_entities(h2o_req_t *req, int is_item)
 {
     srv_t *srv = srv_thread_of(req)->srv;
     body_kind_t kind;
@@ -322,9 +323,11 @@ static void post_items(h2o_req_t *req)
         return;
     }
     int64_t now = time_now_ms();
-    buf_t enc, rej;
+    uint8_t type = is_item ? REC_ITEM_PUT : REC_USER_PUT;
+    buf_t enc, rej, payload;
     buf_init(&enc);
     buf_init(&rej);
+    buf_init(&payload);
     size_t *ends = malloc(bat.n * sizeof *ends);
     size_t nrej = 0, nvalid = 0;
     val_error_t first = {0};
@@ -334,10 +337,13 @@ static void post_items(h2o_req_t *req)
         json_t *doc;
         if (!bat.v[i].val)
             e = bat.v[i].err;
-        else if (ent_item_from_json(bat.v[i].val, NULL, now, &doc, &e) == 0) {
-            json_t *idv = json_object_get(doc, "item_id");
-            st_encode_doc(&enc, json_string_value(idv), json_string_length(idv), doc);
+        else if ((is_item ? ent_item_from_json(bat.v[i].val, NULL, now, &doc, &e)
+                          : ent_user_from_json(bat.v[i].val, NULL, &doc, &e)) == 0) {
+            json_t *idv = json_object_get(doc, is_item ? "item_id" : "user_id");
+            payload.len = 0;
+            st_encode_doc(&payload, json_string_value(idv), json_string_length(idv), doc);
             json_decref(doc);
+            log_frame(&enc, type, payload.data, payload.len);
             ends[i] = enc.len;
             nvalid++;
             continue;
@@ -353,15 +359,15 @@ static void post_items(h2o_req_t *req)
         for (size_t i = 0; i < bat.n; i++) {
             if (ends[i] == SIZE_MAX)
                 continue;
-            log_append(srv->log, REC_ITEM_PUT, enc.data + start, ends[i] - start);
-            st_apply(srv->st, REC_ITEM_PUT, enc.data + start, ends[i] - start);
+            st_apply(srv->st, type, enc.data + start + LOG_FRAME_HEADER, ends[i] - start - LOG_FRAME_HEADER);
             start = ends[i];
         }
-        lsn = log_end(srv->log);
+        lsn = log_append_framed(srv->log, enc.data, enc.len);
         pthread_rwlock_unlock(&srv->st->lock);
     }
     free(ends);
     buf_free(&enc);
+    buf_free(&payload);
     bat_free(&bat);
     batch_reply(req, nvalid, 0, &rej, nrej, &first, lsn, 0);
 }
@@ -446,7 +452,14 @@ static void get_stats(h2o_req_t *req)
     buf_printf(&b, "}},\"items\":%u,\"item_ids\":%u,\"users\":%u,\"sessions\":%u,\"categories\":%u,\"brands\":%u,",
                st->live_items, intern_count(st->items), intern_count(st->users), intern_count(st->sessions),
                intern_count(st->categories), intern_count(st->brands));
-    buf_printf(&b, "\"memory\":{\"store_bytes\":%zu,\"rss_bytes\":%ld},", st_memory(st), rss_bytes());
+    size_t pbytes = 0;
+    for (uint32_t i = 0; i < st->nprof; i++)
+        pbytes += prof_bytes(&st->prof[i]);
+    buf_printf(&b,
+               "\"profiles\":%u,\"rules\":%u,\"memory\":{\"store_bytes\":%zu,\"profile_bytes\":%zu,"
+               "\"bytes_per_profile\":%.0f,\"cooccurrence_bytes\":%zu,\"rss_bytes\":%ld},",
+               st->nprof, st->nrules, st_memory(st), pbytes, st->nprof ? (double)pbytes / st->nprof : 0.0,
+               cooc_bytes(st->coview) + cooc_bytes(st->cobuy), rss_bytes());
     pthread_rwlock_unlock(&st->lock);
     buf_printf(&b,
                "\"log\":{\"bytes\":%llu,\"segments\":%u,\"durable_lsn\":%llu,\"end_lsn\":%llu},"
@@ -576,11 +589,11 @@ int srv_route(h2o_handler_t *self, h2o_req_t *req)
             post_events(req);
         else
             method_not_allowed(req, "POST");
-    } else if (PATH_IS("/v1/items")) {
+    } else if (PATH_IS("/v1/items") || PATH_IS("/v1/users")) {
         if (!method_is(req, "POST"))
             method_not_allowed(req, "POST");
         else if (check_ready(req))
-            post_items(req);
+            post_entities(req, path[4] == 'i');
     } else if (PATH_IS("/v1/recommendations")) {
         if (get_ready(req))
             api_recommend(req, NULL);
