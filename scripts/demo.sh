@@ -33,10 +33,12 @@ cat <<EOT
 
 Aisle is running at $URL (pid $pid, data in $DATA). Try:
 
-  curl -s $URL/v1/stats
-  curl -s $URL/v1/users/c17850
+  curl -s '$URL/v1/users/c17850/recommendations?n=5'
   curl -s -X POST $URL/v1/events -H 'Content-Type: application/json' \\
-       -d '{"type":"view","user_id":"c17850","item_id":"85123A"}'
+       -d '{"type":"view","user_id":"c17850","item_id":"22423"}'
+  curl -s '$URL/v1/items/22423/similar?n=5'
+
+(GET $URL/v1/users/c17850 shows the customer's live profile; $URL/v1/stats the counters.)
 
 Press Ctrl-C to stop.
 EOT
