@@ -2,6 +2,7 @@
  * Every flag has an AISLE_* environment equivalent; a flag wins over the environment. */
 #include "api/server.h"
 #include "gen/gen.h"
+#include "util/flags.h"
 #include "util/slog.h"
 #include "util/timeutil.h"
 
@@ -210,6 +211,11 @@ static const struct {
                {"AISLE_AFFINITY_HALF_LIFE", "affinity-half-life"}, {"AISLE_TRENDING_HALF_LIVES", "trending-half-lives"},
                {"AISLE_EVENT_WEIGHTS", "event-weights"}};
 
+static int set_flag(void *ud, const char *name, const char *val)
+{
+    return set_option(ud, name, val);
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     srv_config_t cfg;
@@ -221,33 +227,9 @@ static int cmd_serve(int argc, char **argv)
             return 2;
         }
     }
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage_serve(stdout);
-            return 0;
-        }
-        if (strncmp(a, "--", 2) != 0) {
-            fprintf(stderr, "aisle: unexpected argument '%s' (see aisle serve --help)\n", a);
-            return 2;
-        }
-        char name[64];
-        const char *val;
-        const char *eq = strchr(a, '=');
-        if (eq) {
-            snprintf(name, sizeof name, "%.*s", (int)(eq - a - 2), a + 2);
-            val = eq + 1;
-        } else {
-            snprintf(name, sizeof name, "%s", a + 2);
-            if (i + 1 >= argc) {
-                fprintf(stderr, "aisle: --%s needs a value\n", name);
-                return 2;
-            }
-            val = argv[++i];
-        }
-        if (set_option(&cfg, name, val) != 0)
-            return 2;
-    }
+    int rc = flags_parse(argc, argv, "serve", NULL, set_flag, &cfg, usage_serve);
+    if (rc)
+        return rc == 1 ? 0 : 2;
     return srv_run(&cfg);
 }
 

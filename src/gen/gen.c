@@ -4,6 +4,7 @@
  * streams the NDJSON through large buffers. */
 #include "gen.h"
 
+#include "../util/flags.h"
 #include "../util/timeutil.h"
 
 #include <errno.h>
@@ -1807,41 +1808,24 @@ static int gen_set(gen_opts_t *o, const char *name, const char *val)
     return 0;
 }
 
+static int gen_flag(void *ud, const char *name, const char *val)
+{
+    gen_opts_t *o = ud;
+    if (strcmp(name, "truth") == 0) {
+        o->truth = 1;
+        return 0;
+    }
+    return gen_set(o, name, val);
+}
+
 int gen_main(int argc, char **argv)
 {
     gen_opts_t o;
     gen_opts_default(&o);
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            gen_usage(stdout);
-            return 0;
-        }
-        if (strcmp(a, "--truth") == 0) {
-            o.truth = 1;
-            continue;
-        }
-        if (strncmp(a, "--", 2) != 0) {
-            fprintf(stderr, "aisle: unexpected argument '%s' (see aisle gen --help)\n", a);
-            return 2;
-        }
-        char name[64];
-        const char *val;
-        const char *eq = strchr(a, '=');
-        if (eq) {
-            snprintf(name, sizeof name, "%.*s", (int)(eq - a - 2), a + 2);
-            val = eq + 1;
-        } else {
-            snprintf(name, sizeof name, "%s", a + 2);
-            if (i + 1 >= argc) {
-                fprintf(stderr, "aisle: --%s needs a value\n", name);
-                return 2;
-            }
-            val = argv[++i];
-        }
-        if (gen_set(&o, name, val))
-            return 2;
-    }
+    static const char *const switches[] = {"truth", NULL};
+    int rc = flags_parse(argc, argv, "gen", switches, gen_flag, &o, gen_usage);
+    if (rc)
+        return rc == 1 ? 0 : 2;
     if (!o.out_dir) {
         fprintf(stderr, "aisle: gen needs --out DIR (see aisle gen --help)\n");
         return 2;
