@@ -3,6 +3,7 @@
  * category and trending scores are divided by the best of their list. */
 #include "recs.h"
 
+#include "../util/hash.h"
 #include "../util/timeutil.h"
 
 #include <math.h>
@@ -116,6 +117,15 @@ static int hit_cmp(const void *a, const void *b)
     if (x->score != y->score)
         return x->score > y->score ? -1 : 1;
     return x->item < y->item ? -1 : x->item > y->item;
+}
+
+static int hit_cmp_seeded(const void *a, const void *b, void *seed)
+{
+    const rec_hit_t *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    uint64_t s = *(const uint64_t *)seed, hx = hash_mix(s ^ x->item), hy = hash_mix(s ^ y->item);
+    return hx < hy ? -1 : hx > hy;
 }
 
 /* ---- business rules ------------------------------------------------------------------ */
@@ -242,7 +252,10 @@ static size_t finish(const state_t *st, const prof_t *p, const rec_filter_t *f, 
         free(items);
         free(scores);
     }
-    qsort(hits, k, sizeof *hits, hit_cmp);
+    if (f->tie_seed)
+        qsort_r(hits, k, sizeof *hits, hit_cmp_seeded, (void *)&f->tie_seed);
+    else
+        qsort(hits, k, sizeof *hits, hit_cmp);
     uint32_t cats[64], counts[64];
     size_t ncats = 0, skipped = 0, m = 0;
     for (size_t i = 0; i < k && m < cap; i++) {

@@ -49,6 +49,8 @@ typedef struct {
     int64_t wall_ms;   /* wall-clock time, for the rules' windows and impressions */
     shown_t *impressions; /* anti-repetition for profile; NULL: none */
     uint32_t profile;
+    uint64_t tie_seed; /* nonzero: equal scores in a seeded random order (evaluation),
+                          not by item id, so that ties do not favour anyone */
 } rec_filter_t;
 
 /* Short-lived top lists shared by all requests (own mutex). */
