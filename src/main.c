@@ -2,6 +2,7 @@
  * Every flag has an AISLE_* environment equivalent; a flag wins over the environment. */
 #include "api/server.h"
 #include "gen/gen.h"
+#include "ingest/import.h"
 #include "util/flags.h"
 #include "util/slog.h"
 #include "util/timeutil.h"
@@ -20,6 +21,7 @@ static void usage_main(FILE *f)
                "Commands:\n"
                "  serve     run the HTTP API over the data directory\n"
                "  gen       write a synthetic shop data set (catalog, customers, events)\n"
+               "  import    load a file (Online Retail CSV, sequences, CSV, NDJSON) into the data directory\n"
                "  version   print the version\n\n"
                "Run 'aisle <command> --help' for the flags of a command.\n",
             VERSION);
@@ -252,6 +254,8 @@ int main(int argc, char **argv)
         return cmd_serve(argc - 2, argv + 2);
     if (strcmp(cmd, "gen") == 0)
         return gen_main(argc - 2, argv + 2);
+    if (strcmp(cmd, "import") == 0)
+        return imp_main(argc - 2, argv + 2);
     fprintf(stderr, "aisle: unknown command '%s'\n\n", cmd);
     usage_main(stderr);
     return 2;

@@ -9,9 +9,9 @@
 
 static void rule_json(const rule_t *r, buf_t *b)
 {
-    size_t need = json_dumpb(r->doc, NULL, 0, JSON_COMPACT);
+    size_t need = json_dumpb(r->doc, NULL, 0, JSON_COMPACT | JSON_REAL_PRECISION(15));
     buf_reserve(b, need);
-    b->len += json_dumpb(r->doc, b->data + b->len, need, JSON_COMPACT);
+    b->len += json_dumpb(r->doc, b->data + b->len, need, JSON_COMPACT | JSON_REAL_PRECISION(15));
     b->data[b->len] = '\0';
 }
 
@@ -55,9 +55,9 @@ void api_rule_put(h2o_req_t *req, const char *path_id)
     uint64_t lsn = log_append(srv->log, REC_RULE_PUT, payload.data, payload.len);
     st_apply(srv->st, REC_RULE_PUT, payload.data, payload.len);
     pthread_rwlock_unlock(&srv->st->lock);
-    size_t need = json_dumpb(doc, NULL, 0, JSON_COMPACT);
+    size_t need = json_dumpb(doc, NULL, 0, JSON_COMPACT | JSON_REAL_PRECISION(15));
     buf_reserve(&body, need);
-    body.len = json_dumpb(doc, body.data, need, JSON_COMPACT);
+    body.len = json_dumpb(doc, body.data, need, JSON_COMPACT | JSON_REAL_PRECISION(15));
     buf_free(&payload);
     json_decref(doc);
     srv_respond(req, existed ? 200 : 201, &body, lsn);

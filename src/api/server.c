@@ -324,6 +324,7 @@ int srv_run(const srv_config_t *cfg_in)
 {
     srv_t *srv = calloc(1, sizeof *srv);
     int rc = 1, nstarted = 0;
+    log_t *log = NULL; /* opened, not yet started (srv->log once started) */
     srv->cfg = *cfg_in;
     if (srv->cfg.threads < 1)
         srv->cfg.threads = 1;
@@ -347,6 +348,14 @@ int srv_run(const srv_config_t *cfg_in)
         slog_error("cannot create data directory", "dir=\"%s\" err=\"%s\"", srv->cfg.data_dir, strerror(errno));
         goto out;
     }
+    /* The log's lock first: a second process on this directory (a server, an import)
+     * is refused before it listens. */
+    int lrc = log_open(logdir, &srv->cfg.log, &log);
+    if (lrc != 0) {
+        if (lrc == LOG_EBUSY)
+            slog_error("data directory is in use by another aisle process", "dir=\"%s\"", srv->cfg.data_dir);
+        goto out;
+    }
     if (setup_threads(srv) != 0)
         goto out;
     for (; nstarted < srv->cfg.threads; nstarted++)
@@ -356,23 +365,17 @@ int srv_run(const srv_config_t *cfg_in)
               srv->cfg.data_dir);
 
     /* Replay while the loops already answer /healthz and /readyz (not ready yet). */
-    log_t *log;
-    if (log_open(logdir, &srv->cfg.log, &log) != 0)
+    if (log_replay(log, replay_record, srv, &srv->replay) != 0)
         goto out;
-    if (log_replay(log, replay_record, srv, &srv->replay) != 0) {
-        log_close(log);
-        goto out;
-    }
     double secs = srv->replay.seconds;
     slog_info("replay done", "records=%llu bytes=%llu segments=%u seconds=%.3f records_per_s=%.0f truncated_bytes=%llu",
               (unsigned long long)srv->replay.records, (unsigned long long)srv->replay.bytes, srv->replay.segments,
               secs, secs > 0 ? (double)srv->replay.records / secs : 0.0,
               (unsigned long long)srv->replay.truncated_bytes);
-    if (log_start(log, on_durable, srv) != 0) {
-        log_close(log);
+    if (log_start(log, on_durable, srv) != 0)
         goto out;
-    }
     srv->log = log;
+    log = NULL;
     atomic_store(&srv->ready, 1);
     slog_info("ready", "items=%u users=%u events=%llu", srv->st->live_items, intern_count(srv->st->users),
               (unsigned long long)srv->st->events);
@@ -391,6 +394,7 @@ out:
         log_close(srv->log); /* flushes and fsyncs */
         srv->log = NULL;
     }
+    log_close(log); /* opened but never started: releases the lock */
     st_free(srv->st);
     rec_cache_free(srv->cache);
     shown_free(srv->shown);

@@ -605,6 +605,8 @@ int evt_decode(const void *p, size_t n, evt_t *e)
     if (rd_u8(&r, &ver) || ver != EVT_CODEC_VERSION || rd_u8(&r, &type) || type >= EVT__COUNT ||
         rd_u64(&r, &ts) || rd_varint(&r, &qty) || qty > UINT32_MAX || rd_u64(&r, &bits))
         return -1;
+    if ((int64_t)ts < 0 || (int64_t)ts > TIME_MAX_S * 1000 + 999)
+        return -1; /* no validated event carries such a time */
     e->type = (evt_type_t)type;
     e->ts_ms = (int64_t)ts;
     e->quantity = (uint32_t)qty;

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@ struct log {
     char *dir;
     log_opts_t opts;
     int dirfd;
+    int lockfd;        /* DIR/LOCK, flock'd while the log is open */
     int fd;            /* current segment, opened for append */
     uint64_t seg_base; /* LSN at which the current segment starts */
     uint64_t seg_size; /* bytes in the current segment */
@@ -90,12 +92,30 @@ int log_open(const char *dir, const log_opts_t *o, log_t **out)
         slog_error("cannot open log directory", "dir=\"%s\" err=\"%s\"", dir, strerror(errno));
         return -1;
     }
+    /* One writer per log: a second process would interleave records. flock goes away
+     * with the process, so a killed server leaves nothing to clean up. */
+    int lfd = openat(dfd, "LOCK", O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lfd < 0) {
+        slog_error("cannot open log lock file", "dir=\"%s\" err=\"%s\"", dir, strerror(errno));
+        close(dfd);
+        return -1;
+    }
+    if (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
+        int busy = errno == EWOULDBLOCK;
+        if (!busy)
+            slog_error("cannot lock log directory", "dir=\"%s\" err=\"%s\"", dir, strerror(errno));
+        close(lfd);
+        close(dfd);
+        return busy ? LOG_EBUSY : -1;
+    }
     log_t *l = calloc(1, sizeof *l);
     if (!l) {
+        close(lfd);
         close(dfd);
         return -1;
     }
     l->dir = strdup(dir);
+    l->lockfd = lfd;
     l->opts = *o;
     if (l->opts.segment_bytes < 4096)
         l->opts.segment_bytes = 4096;
@@ -555,6 +575,7 @@ void log_close(log_t *l)
     if (l->fd >= 0)
         close(l->fd);
     close(l->dirfd);
+    close(l->lockfd); /* releases the flock */
     buf_free(&l->pending);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->cond);

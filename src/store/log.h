@@ -2,9 +2,10 @@
  * Everything that changes state is appended here before it is acknowledged; on start
  * the log is replayed to rebuild all in-memory state.
  *
- * Layout: DIR/<20-digit start LSN>.seg segment files, rotated by size. Each segment
- * starts with a 16-byte header (magic, version); each record is framed as
- * [u32 len][u32 crc32c][u8 type][payload], len counting type + payload, little endian.
+ * Layout: DIR/<20-digit start LSN>.seg segment files, rotated by size, and DIR/LOCK (see
+ * log_open). Each segment starts with a 16-byte header (magic, version); each record is
+ * framed as [u32 len][u32 crc32c][u8 type][payload], len counting type + payload,
+ * little endian.
  * An LSN counts record bytes from the start of the log (segment headers excluded); a
  * segment is named by the LSN of its first record, and a record's LSN is its end.
  *
@@ -50,7 +51,15 @@ void log_opts_default(log_opts_t *o);
 /* Parses "always", "never", "batch:MS". -1 on error. */
 int log_parse_fsync(const char *s, log_opts_t *o);
 
-/* Opens (creating) the log directory. Caller owns *out; log_close frees it. */
+/* Returned by log_open when the directory's lock is held. */
+#define LOG_EBUSY (-2)
+
+/* Opens (creating) the log directory and takes an exclusive lock on DIR/LOCK (flock,
+ * not waiting), so that two processes (a server, an import) never write one log; the
+ * lock goes with log_close or with the process. Returns 0, LOG_EBUSY when the lock is
+ * held (by another process, or by an open log_t of this one; nothing is logged: the
+ * caller says what is in use), or -1.
+ * Caller owns *out; log_close frees it. */
 int log_open(const char *dir, const log_opts_t *o, log_t **out);
 /* Reads every record in order, truncating a torn or corrupt tail (reported in stats and
  * on the log). Must be called once, before log_start. */
@@ -73,7 +82,7 @@ uint64_t log_end(log_t *l);
 void log_wait(log_t *l, uint64_t lsn);
 /* Bytes on disk and segment count. */
 void log_size(log_t *l, uint64_t *bytes, uint32_t *segments);
-/* Flushes, fsyncs, stops the writer and frees l. */
+/* Flushes, fsyncs, stops the writer, releases the lock and frees l. */
 void log_close(log_t *l);
 
 #endif

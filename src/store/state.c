@@ -612,9 +612,9 @@ int st_item_has_tag(const state_t *st, uint32_t item, uint32_t tag)
 void st_encode_doc(buf_t *out, const char *id, size_t idn, json_t *doc)
 {
     buf_put_str(out, id, idn);
-    size_t need = json_dumpb(doc, NULL, 0, JSON_COMPACT);
+    size_t need = json_dumpb(doc, NULL, 0, JSON_COMPACT | JSON_REAL_PRECISION(15));
     buf_reserve(out, need);
-    out->len += json_dumpb(doc, out->data + out->len, need, JSON_COMPACT);
+    out->len += json_dumpb(doc, out->data + out->len, need, JSON_COMPACT | JSON_REAL_PRECISION(15));
 }
 
 void st_encode_id(buf_t *out, const char *id, size_t idn)
@@ -624,9 +624,9 @@ void st_encode_id(buf_t *out, const char *id, size_t idn)
 
 static void dump_into(buf_t *out, json_t *doc)
 {
-    size_t need = json_dumpb(doc, NULL, 0, JSON_COMPACT);
+    size_t need = json_dumpb(doc, NULL, 0, JSON_COMPACT | JSON_REAL_PRECISION(15));
     buf_reserve(out, need);
-    out->len += json_dumpb(doc, out->data + out->len, need, JSON_COMPACT);
+    out->len += json_dumpb(doc, out->data + out->len, need, JSON_COMPACT | JSON_REAL_PRECISION(15));
     out->data[out->len] = '\0';
 }
 
