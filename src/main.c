@@ -1,6 +1,7 @@
 /* The aisle binary: subcommand dispatch and command-line/environment configuration.
  * Every flag has an AISLE_* environment equivalent; a flag wins over the environment. */
 #include "api/server.h"
+#include "eval/eval.h"
 #include "gen/gen.h"
 #include "ingest/import.h"
 #include "util/flags.h"
@@ -22,6 +23,7 @@ static void usage_main(FILE *f)
                "  serve     run the HTTP API over the data directory\n"
                "  gen       write a synthetic shop data set (catalog, customers, events)\n"
                "  import    load a file (Online Retail CSV, sequences, CSV, NDJSON) into the data directory\n"
+               "  eval      measure the recommenders offline on the data directory (HR, NDCG, MRR, coverage)\n"
                "  version   print the version\n\n"
                "Run 'aisle <command> --help' for the flags of a command.\n",
             VERSION);
@@ -256,6 +258,8 @@ int main(int argc, char **argv)
         return gen_main(argc - 2, argv + 2);
     if (strcmp(cmd, "import") == 0)
         return imp_main(argc - 2, argv + 2);
+    if (strcmp(cmd, "eval") == 0)
+        return ev_main(argc - 2, argv + 2);
     fprintf(stderr, "aisle: unknown command '%s'\n\n", cmd);
     usage_main(stderr);
     return 2;

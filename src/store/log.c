@@ -76,9 +76,9 @@ int log_parse_fsync(const char *s, log_opts_t *o)
     return -1;
 }
 
-static void seg_path(const log_t *l, uint64_t base, char *out, size_t n)
+static void seg_path(const char *dir, uint64_t base, char *out, size_t n)
 {
-    snprintf(out, n, "%s/%020" PRIu64 ".seg", l->dir, base);
+    snprintf(out, n, "%s/%020" PRIu64 ".seg", dir, base);
 }
 
 int log_open(const char *dir, const log_opts_t *o, log_t **out)
@@ -136,9 +136,9 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* Lists segment bases, sorted. Caller frees *bases. */
-static int list_segments(const log_t *l, uint64_t **bases, size_t *n)
+static int list_segments(const char *dir, uint64_t **bases, size_t *n)
 {
-    DIR *d = opendir(l->dir);
+    DIR *d = opendir(dir);
     if (!d)
         return -1;
     size_t cap = 16, cnt = 0;
@@ -217,7 +217,7 @@ static int write_all(int fd, const void *p, size_t n)
 static int open_new_segment(log_t *l, uint64_t base)
 {
     char path[4096];
-    seg_path(l, base, path, sizeof path);
+    seg_path(l->dir, base, path, sizeof path);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
     if (fd < 0) {
         slog_error("cannot create log segment", "path=\"%s\" err=\"%s\"", path, strerror(errno));
@@ -292,7 +292,7 @@ int log_replay(log_t *l, log_record_fn fn, void *ud, log_replay_stats_t *st)
     uint64_t t0 = time_mono_ns();
     uint64_t *bases;
     size_t n;
-    if (list_segments(l, &bases, &n) != 0) {
+    if (list_segments(l->dir, &bases, &n) != 0) {
         slog_error("cannot list log directory", "dir=\"%s\" err=\"%s\"", l->dir, strerror(errno));
         return -1;
     }
@@ -300,7 +300,7 @@ int log_replay(log_t *l, log_record_fn fn, void *ud, log_replay_stats_t *st)
     uint64_t end_lsn = 0;
     for (size_t i = 0; i < n; i++) {
         char path[4096];
-        seg_path(l, bases[i], path, sizeof path);
+        seg_path(l->dir, bases[i], path, sizeof path);
         unsigned char *data;
         size_t len;
         if (read_file(path, &data, &len) != 0) {
@@ -582,4 +582,38 @@ void log_close(log_t *l)
     pthread_cond_destroy(&l->done_cond);
     free(l->dir);
     free(l);
+}
+
+int log_scan(const char *dir, log_record_fn fn, void *ud, log_replay_stats_t *st)
+{
+    memset(st, 0, sizeof *st);
+    uint64_t t0 = time_mono_ns();
+    uint64_t *bases;
+    size_t n;
+    if (list_segments(dir, &bases, &n) != 0)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char path[4096];
+        seg_path(dir, bases[i], path, sizeof path);
+        unsigned char *data;
+        size_t len;
+        if (read_file(path, &data, &len) != 0) {
+            rc = -1;
+            break;
+        }
+        int stop = 0;
+        const char *why;
+        size_t good = scan_segment(data, len, bases[i], fn, ud, st, &stop, &why);
+        free(data);
+        /* A damaged tail is the writer's to repair; a reader only notes it. */
+        st->truncated_bytes += len - good;
+        st->bytes += good;
+        st->segments++;
+        if (stop)
+            rc = -1;
+    }
+    free(bases);
+    st->seconds = (double)(time_mono_ns() - t0) / 1e9;
+    return rc;
 }

@@ -64,6 +64,10 @@ int log_open(const char *dir, const log_opts_t *o, log_t **out);
 /* Reads every record in order, truncating a torn or corrupt tail (reported in stats and
  * on the log). Must be called once, before log_start. */
 int log_replay(log_t *l, log_record_fn fn, void *ud, log_replay_stats_t *st);
+/* Reads every record of the log in DIR in order without opening it for writing: no lock,
+ * no repair (a damaged tail is counted in st->truncated_bytes and skipped). For readers
+ * such as `aisle eval`, also while a server runs. */
+int log_scan(const char *dir, log_record_fn fn, void *ud, log_replay_stats_t *st);
 /* Starts the writer thread; cb may be NULL. */
 int log_start(log_t *l, log_durable_fn cb, void *ud);
 /* Appends one record; thread-safe. Returns the record's LSN (its end position). */

@@ -1,0 +1,550 @@
+/* Evaluation: two read-only passes over the log (find the held-out interactions, then
+ * replay everything else into a fresh store), then the recommenders answer for every
+ * test customer on a few threads, and the metrics are summed. */
+#include "eval.h"
+
+#include "../ingest/event.h"
+#include "../rank/recs.h"
+#include "../store/log.h"
+#include "../store/state.h"
+#include "../util/flags.h"
+#include "../util/hash.h"
+#include "../util/intern.h"
+#include "../util/slog.h"
+#include "../util/timeutil.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const int ev_k[EV_KS] = {10, 20};
+
+#define MAX_RANK 100
+
+void ev_opts_default(ev_opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->protocol = EV_LOO;
+    o->target_types = 1u << EVT_PURCHASE;
+    o->temporal_cut = 0.8;
+    o->negatives = 100;
+    o->seed = 42;
+    o->threads = 2;
+    o->models = "live,popular";
+}
+
+/* One test case: a customer and the item they went on to choose. */
+typedef struct {
+    uint64_t cut;  /* first held-out event (index among all events): the test event, or
+                      the first event of its session, so that the views and cart that
+                      led to the purchase do not give it away */
+    uint32_t item; /* in the split's own item table */
+    int64_t ts;
+    uint32_t session;       /* the customer's current session (split-local id) */
+    uint64_t session_first; /* index of its first event */
+} test_t;
+
+typedef struct {
+    const ev_opts_t *o;
+    intern_t *users, *items, *sessions; /* ids as the log spells them, split-local */
+    test_t *test;            /* per split-local user */
+    uint32_t test_cap;
+    uint64_t events;         /* REC_EVENT records seen */
+    int64_t *ts;             /* every event's time (temporal protocol) */
+    uint64_t ts_cap;
+    int64_t cut_ms;
+    state_t *st;
+    uint64_t train_records;
+} split_t;
+
+static void grow_tests(split_t *s, uint32_t uid)
+{
+    if (uid < s->test_cap)
+        return;
+    uint32_t ncap = s->test_cap ? s->test_cap : 1024;
+    while (ncap <= uid)
+        ncap *= 2;
+    s->test = realloc(s->test, ncap * sizeof *s->test);
+    if (!s->test)
+        abort();
+    for (uint32_t i = s->test_cap; i < ncap; i++)
+        s->test[i] = (test_t){UINT64_MAX, UINT32_MAX, 0, UINT32_MAX, 0};
+    s->test_cap = ncap;
+}
+
+static int is_target(const split_t *s, const evt_t *e)
+{
+    return e->user_id.p && e->item_id.p && (s->o->target_types & (1u << e->type));
+}
+
+/* Pass 1: which interaction each customer holds out. */
+static int find_tests(void *ud, uint8_t type, const void *p, size_t n, uint64_t lsn)
+{
+    split_t *s = ud;
+    (void)lsn;
+    if (type != REC_EVENT)
+        return 0;
+    evt_t e;
+    if (evt_decode(p, n, &e) != 0)
+        return 0;
+    uint64_t idx = s->events++;
+    if (s->o->protocol == EV_TEMPORAL) {
+        if (idx == s->ts_cap) {
+            s->ts_cap = s->ts_cap ? s->ts_cap * 2 : 1 << 16;
+            s->ts = realloc(s->ts, s->ts_cap * sizeof *s->ts);
+            if (!s->ts)
+                abort();
+        }
+        s->ts[idx] = e.ts_ms;
+    }
+    if (s->o->protocol == EV_TEMPORAL || !e.user_id.p)
+        return 0;
+    uint32_t uid = intern_put(s->users, e.user_id.p, e.user_id.n, NULL);
+    grow_tests(s, uid);
+    test_t *t = &s->test[uid];
+    uint32_t sid = e.session_id.p ? intern_put(s->sessions, e.session_id.p, e.session_id.n, NULL) : UINT32_MAX;
+    if (sid == UINT32_MAX || sid != t->session) {
+        t->session = sid;
+        t->session_first = idx;
+    }
+    if (!is_target(s, &e))
+        return 0;
+    /* The last one wins: leave-one-out holds out each customer's latest, with the rest
+     * of its session. */
+    t->cut = sid == UINT32_MAX ? idx : t->session_first;
+    t->item = intern_put(s->items, e.item_id.p, e.item_id.n, NULL);
+    t->ts = e.ts_ms;
+    return 0;
+}
+
+/* Temporal protocol, pass 1b: the first target interaction after the cut. */
+static int find_temporal(void *ud, uint8_t type, const void *p, size_t n, uint64_t lsn)
+{
+    split_t *s = ud;
+    (void)lsn;
+    if (type != REC_EVENT)
+        return 0;
+    evt_t e;
+    if (evt_decode(p, n, &e) != 0)
+        return 0;
+    uint64_t idx = s->events++;
+    if (!is_target(s, &e) || e.ts_ms < s->cut_ms)
+        return 0;
+    uint32_t uid = intern_put(s->users, e.user_id.p, e.user_id.n, NULL);
+    grow_tests(s, uid);
+    if (s->test[uid].cut == UINT64_MAX)
+        s->test[uid] = (test_t){idx, intern_put(s->items, e.item_id.p, e.item_id.n, NULL), e.ts_ms, UINT32_MAX, 0};
+    return 0;
+}
+
+/* Pass 2: everything but the held-out part, applied as the server applies it. */
+static int train(void *ud, uint8_t type, const void *p, size_t n, uint64_t lsn)
+{
+    split_t *s = ud;
+    (void)lsn;
+    if (type == REC_EVENT) {
+        evt_t e;
+        if (evt_decode(p, n, &e) != 0)
+            return 0;
+        uint64_t idx = s->events++;
+        if (s->o->protocol == EV_TEMPORAL) {
+            if (e.ts_ms >= s->cut_ms)
+                return 0;
+        } else if (e.user_id.p) {
+            uint32_t uid = intern_get(s->users, e.user_id.p, e.user_id.n);
+            if (uid != INTERN_NONE && uid < s->test_cap && idx >= s->test[uid].cut)
+                return 0; /* the test interaction and what the customer did after it */
+        }
+    }
+    st_apply(s->st, type, p, n);
+    s->train_records++;
+    return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* ---- answering ----------------------------------------------------------------------- */
+
+enum { M_LIVE, M_POPULAR, M__N };
+static const char *model_names[M__N] = {"live", "popular"};
+
+typedef struct {
+    double hr[EV_KS], ndcg[EV_KS], mrr, pop;
+    uint64_t users, pop_n;
+    uint8_t *shown; /* items seen in a top 10 (coverage) */
+} acc_t;
+
+typedef struct {
+    split_t *s;
+    int model;
+    rec_cache_t *cache;
+    uint32_t from, to; /* test users [from, to) */
+    acc_t acc;
+    const uint32_t *catalog; /* items with a catalog document, for negatives */
+    uint32_t ncatalog;
+} job_t;
+
+static uint32_t answer(const split_t *s, int model, rec_cache_t *cache, const prof_t *p, uint64_t seed,
+                       rec_hit_t *out, size_t cap)
+{
+    rec_filter_t f;
+    rec_filter_default(&f);
+    f.in_stock_only = 0;
+    f.exclude_cart = 0;
+    f.tie_seed = seed | 1;
+    int64_t now = s->st->last_event_ms;
+    if (model == M_POPULAR)
+        return (uint32_t)rec_popular(s->st, cache, p, &f, now, out, cap);
+    return (uint32_t)rec_for_you(s->st, cache, p, &f, now, out, cap);
+}
+
+static void *run_job(void *arg)
+{
+    job_t *j = arg;
+    split_t *s = j->s;
+    const ev_opts_t *o = s->o;
+    rec_hit_t *hits = malloc(2048 * sizeof *hits);
+    if (!hits)
+        abort();
+    for (uint32_t uid = j->from; uid < j->to; uid++) {
+        if (uid >= s->test_cap || s->test[uid].cut == UINT64_MAX)
+            continue;
+        size_t un;
+        const char *user = intern_str(s->users, uid, &un);
+        const prof_t *p = st_user_profile(s->st, user, un);
+        if (!p && o->protocol != EV_TEMPORAL)
+            continue; /* nothing before the test item */
+        size_t tn;
+        const char *titem = intern_str(s->items, s->test[uid].item, &tn);
+        uint32_t target = intern_get(s->st->items, titem, tn);
+        uint64_t seed = hash_mix(o->seed ^ ((uint64_t)uid << 20));
+        int rank = 0; /* 1-based; 0: not found */
+        if (o->protocol == EV_LOO_SAMPLED) {
+            /* The test item against negatives: scores of every candidate, 0 for the rest. */
+            uint32_t n = answer(s, j->model, j->cache, p, seed, hits, 2048);
+            float ts = 0;
+            for (uint32_t i = 0; i < n; i++)
+                if (hits[i].item == target)
+                    ts = hits[i].score;
+            uint32_t above = 0, ties = 0, drawn = 0;
+            uint64_t r = seed;
+            for (uint32_t tries = 0; drawn < o->negatives && tries < o->negatives * 20 && j->ncatalog; tries++) {
+                r = hash_mix(r + 0x9e3779b97f4a7c15ull);
+                uint32_t it = j->catalog[r % j->ncatalog];
+                if (it == target || (p && prof_bought_count(p, it, NULL)))
+                    continue;
+                float sc = 0;
+                for (uint32_t i = 0; i < n; i++)
+                    if (hits[i].item == it) {
+                        sc = hits[i].score;
+                        break;
+                    }
+                drawn++;
+                above += sc > ts;
+                ties += sc == ts;
+            }
+            rank = 1 + (int)above + (int)(hash_mix(seed ^ 7) % (ties + 1)); /* ties at random */
+        } else {
+            uint32_t n = answer(s, j->model, j->cache, p, seed, hits, MAX_RANK);
+            for (uint32_t i = 0; i < n; i++) {
+                if (hits[i].item == target && !rank)
+                    rank = (int)i + 1;
+                if (i < 10) {
+                    j->acc.shown[hits[i].item] = 1;
+                    const st_item_t *it = &s->st->item[hits[i].item];
+                    uint32_t c = 0;
+                    for (int t = 0; t < EVT__COUNT; t++)
+                        c += it->counts[t];
+                    j->acc.pop += c;
+                    j->acc.pop_n++;
+                }
+            }
+        }
+        j->acc.users++;
+        for (int k = 0; k < EV_KS; k++)
+            if (rank && rank <= ev_k[k]) {
+                j->acc.hr[k] += 1;
+                j->acc.ndcg[k] += 1.0 / log2(rank + 1.0);
+            }
+        if (rank && rank <= MAX_RANK)
+            j->acc.mrr += 1.0 / rank;
+    }
+    free(hits);
+    return NULL;
+}
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+int ev_run(const char *data_dir, const ev_opts_t *o, ev_row_t *rows, size_t *nrows, ev_info_t *info, char *err,
+           size_t errlen)
+{
+    char logdir[1100];
+    snprintf(logdir, sizeof logdir, "%s/log", data_dir);
+    split_t s = {o, intern_new(), intern_new(), intern_new(), NULL, 0, 0, NULL, 0, 0, NULL, 0};
+    int rc = -1;
+    uint32_t *catalog = NULL;
+    log_replay_stats_t ls;
+    memset(info, 0, sizeof *info);
+    *nrows = 0;
+    if (log_scan(logdir, find_tests, &s, &ls) != 0) {
+        fail(err, errlen, "cannot read the log in %s", logdir);
+        goto out;
+    }
+    if (o->protocol == EV_TEMPORAL) {
+        if (!s.events) {
+            fail(err, errlen, "the log holds no events");
+            goto out;
+        }
+        int64_t *sorted = malloc(s.events * sizeof *sorted);
+        if (!sorted)
+            abort();
+        memcpy(sorted, s.ts, s.events * sizeof *sorted);
+        qsort(sorted, s.events, sizeof *sorted, cmp_i64);
+        s.cut_ms = sorted[(uint64_t)((double)(s.events - 1) * o->temporal_cut)];
+        free(sorted);
+        s.events = 0;
+        log_scan(logdir, find_temporal, &s, &ls);
+    }
+    /* Train. */
+    uint64_t t0 = time_mono_ns();
+    s.st = st_new();
+    s.events = 0;
+    log_scan(logdir, train, &s, &ls);
+    info->train_seconds = (double)(time_mono_ns() - t0) / 1e9;
+    info->train_records = s.train_records;
+    uint32_t nitems = intern_count(s.st->items);
+    catalog = malloc((nitems + 1) * sizeof *catalog);
+    if (!catalog)
+        abort();
+    for (uint32_t i = 0; i < nitems; i++)
+        if (s.st->item[i].doc)
+            catalog[info->catalog_items++] = i;
+    /* Which customers are tested (a seeded sample when max_users is set). */
+    uint32_t nusers = intern_count(s.users);
+    uint64_t tested = 0;
+    for (uint32_t u = 0; u < nusers && u < s.test_cap; u++) {
+        if (s.test[u].cut == UINT64_MAX)
+            continue;
+        if (o->max_users && hash_mix(o->seed ^ u) % nusers >= o->max_users) {
+            s.test[u].cut = UINT64_MAX;
+            continue;
+        }
+        tested++;
+    }
+    info->test_users = tested;
+
+    for (int m = 0; m < M__N; m++) {
+        if (!strstr(o->models, model_names[m]))
+            continue;
+        int nt = o->threads > 0 ? o->threads : 1;
+        job_t *jobs = calloc((size_t)nt, sizeof *jobs);
+        pthread_t *th = calloc((size_t)nt, sizeof *th);
+        rec_cache_t *cache = rec_cache_new(1000000000); /* the store does not change */
+        uint64_t t1 = time_mono_ns();
+        for (int t = 0; t < nt; t++) {
+            jobs[t] = (job_t){&s, m, cache, (uint32_t)((uint64_t)nusers * t / nt),
+                              (uint32_t)((uint64_t)nusers * (t + 1) / nt), {{0}}, catalog, info->catalog_items};
+            jobs[t].acc.shown = calloc(nitems + 1, 1);
+            pthread_create(&th[t], NULL, run_job, &jobs[t]);
+        }
+        acc_t sum = {{0}};
+        sum.shown = calloc(nitems + 1, 1);
+        for (int t = 0; t < nt; t++) {
+            pthread_join(th[t], NULL);
+            for (int k = 0; k < EV_KS; k++) {
+                sum.hr[k] += jobs[t].acc.hr[k];
+                sum.ndcg[k] += jobs[t].acc.ndcg[k];
+            }
+            sum.mrr += jobs[t].acc.mrr;
+            sum.users += jobs[t].acc.users;
+            sum.pop += jobs[t].acc.pop;
+            sum.pop_n += jobs[t].acc.pop_n;
+            for (uint32_t i = 0; i < nitems; i++)
+                sum.shown[i] |= jobs[t].acc.shown[i];
+            free(jobs[t].acc.shown);
+        }
+        ev_row_t *r = &rows[(*nrows)++];
+        memset(r, 0, sizeof *r);
+        snprintf(r->name, sizeof r->name, "%s", model_names[m]);
+        r->users = (uint32_t)sum.users;
+        double u = sum.users ? (double)sum.users : 1;
+        for (int k = 0; k < EV_KS; k++) {
+            r->hr[k] = sum.hr[k] / u;
+            r->ndcg[k] = sum.ndcg[k] / u;
+        }
+        r->mrr = sum.mrr / u;
+        uint32_t covered = 0;
+        for (uint32_t i = 0; i < nitems; i++)
+            covered += sum.shown[i];
+        r->coverage = info->catalog_items ? (double)covered / info->catalog_items : 0;
+        r->avg_popularity = sum.pop_n ? sum.pop / (double)sum.pop_n : 0;
+        r->seconds = (double)(time_mono_ns() - t1) / 1e9;
+        free(sum.shown);
+        rec_cache_free(cache);
+        free(jobs);
+        free(th);
+    }
+    info->skipped_users = tested > rows[0].users && *nrows ? tested - rows[0].users : 0;
+    rc = 0;
+out:
+    free(catalog);
+    st_free(s.st);
+    intern_free(s.users);
+    intern_free(s.items);
+    intern_free(s.sessions);
+    free(s.test);
+    free(s.ts);
+    return rc;
+}
+
+/* ---- command line -------------------------------------------------------------------- */
+
+typedef struct {
+    ev_opts_t o;
+    const char *data;
+    int json;
+} cli_t;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: aisle eval --data DIR [flags]\n\n"
+               "Evaluates the recommenders on the log of DIR through the serving code (see docs/EVAL.md).\n\n"
+               "  --data DIR          data directory (AISLE_DATA) [./data]\n"
+               "  --protocol P        loo | loo-sampled | temporal [loo]\n"
+               "  --models LIST       comma-separated: live, popular [live,popular]\n"
+               "  --target TYPES      event types to predict, comma-separated [purchase]\n"
+               "  --cut F             temporal: share of events before the cut [0.8]\n"
+               "  --users N           evaluate a seeded sample of N customers [all]\n"
+               "  --negatives N       loo-sampled: random items per test item [100]\n"
+               "  --seed N            for samples and tie-breaking [42]\n"
+               "  --threads N         [2]\n"
+               "  --json              machine-readable output\n"
+               "  -h, --help          this help\n");
+}
+
+static int set(void *ud, const char *name, const char *val)
+{
+    cli_t *c = ud;
+    char *end;
+    if (strcmp(name, "data") == 0) {
+        c->data = val;
+    } else if (strcmp(name, "json") == 0) {
+        c->json = 1;
+    } else if (strcmp(name, "protocol") == 0) {
+        if (strcmp(val, "loo") == 0)
+            c->o.protocol = EV_LOO;
+        else if (strcmp(val, "loo-sampled") == 0)
+            c->o.protocol = EV_LOO_SAMPLED;
+        else if (strcmp(val, "temporal") == 0)
+            c->o.protocol = EV_TEMPORAL;
+        else {
+            fprintf(stderr, "aisle: --protocol wants loo, loo-sampled or temporal, got '%s'\n", val);
+            return -1;
+        }
+    } else if (strcmp(name, "models") == 0) {
+        c->o.models = val;
+    } else if (strcmp(name, "target") == 0) {
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", val);
+        c->o.target_types = 0;
+        char *save = NULL;
+        for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            int ty = evt_type_from_name(t);
+            if (ty < 0) {
+                fprintf(stderr, "aisle: --target wants event types such as purchase,add_to_cart, got '%s'\n", val);
+                return -1;
+            }
+            c->o.target_types |= 1u << ty;
+        }
+    } else if (strcmp(name, "cut") == 0) {
+        double d = strtod(val, &end);
+        if (*end || !(d > 0 && d < 1)) {
+            fprintf(stderr, "aisle: --cut wants a share between 0 and 1, got '%s'\n", val);
+            return -1;
+        }
+        c->o.temporal_cut = d;
+    } else if (strcmp(name, "users") == 0 || strcmp(name, "negatives") == 0 || strcmp(name, "seed") == 0 ||
+               strcmp(name, "threads") == 0) {
+        unsigned long long v = strtoull(val, &end, 10);
+        if (*end || !*val || (strcmp(name, "threads") == 0 && (v < 1 || v > 64))) {
+            fprintf(stderr, "aisle: --%s wants a number, got '%s'\n", name, val);
+            return -1;
+        }
+        if (name[0] == 'u')
+            c->o.max_users = (uint32_t)v;
+        else if (name[0] == 'n')
+            c->o.negatives = (uint32_t)v;
+        else if (name[0] == 's')
+            c->o.seed = v;
+        else
+            c->o.threads = (int)v;
+    } else {
+        fprintf(stderr, "aisle: unknown flag --%s (see aisle eval --help)\n", name);
+        return -1;
+    }
+    return 0;
+}
+
+static const char *protocol_name(ev_protocol_t p)
+{
+    return p == EV_LOO ? "loo" : p == EV_LOO_SAMPLED ? "loo-sampled" : "temporal";
+}
+
+int ev_main(int argc, char **argv)
+{
+    cli_t c = {.data = getenv("AISLE_DATA") ? getenv("AISLE_DATA") : "./data"};
+    ev_opts_default(&c.o);
+    static const char *const switches[] = {"json", NULL};
+    int rc = flags_parse(argc, argv, "eval", switches, set, &c, usage);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+    ev_row_t rows[8];
+    size_t n;
+    ev_info_t info;
+    char err[512];
+    if (ev_run(c.data, &c.o, rows, &n, &info, err, sizeof err) != 0) {
+        fprintf(stderr, "aisle: eval: %s\n", err);
+        return 1;
+    }
+    const char *proto = protocol_name(c.o.protocol);
+    if (c.json) {
+        printf("{\"protocol\":\"%s\",\"test_users\":%llu,\"catalog_items\":%u,\"train_records\":%llu,"
+               "\"train_seconds\":%.3f,\"models\":[",
+               proto, (unsigned long long)info.test_users, info.catalog_items,
+               (unsigned long long)info.train_records, info.train_seconds);
+        for (size_t i = 0; i < n; i++)
+            printf("%s{\"model\":\"%s\",\"users\":%u,\"hr@10\":%.4f,\"ndcg@10\":%.4f,\"hr@20\":%.4f,\"ndcg@20\":%.4f,"
+                   "\"recall@10\":%.4f,\"recall@20\":%.4f,\"mrr\":%.4f,\"coverage\":%.4f,\"avg_popularity\":%.1f,"
+                   "\"seconds\":%.3f}",
+                   i ? "," : "", rows[i].name, rows[i].users, rows[i].hr[0], rows[i].ndcg[0], rows[i].hr[1],
+                   rows[i].ndcg[1], rows[i].hr[0], rows[i].hr[1], rows[i].mrr, rows[i].coverage,
+                   rows[i].avg_popularity, rows[i].seconds);
+        printf("]}\n");
+        return 0;
+    }
+    printf("protocol %s: %llu test customers, %u catalog items, training replay %.2f s (%llu records)\n\n", proto,
+           (unsigned long long)info.test_users, info.catalog_items, info.train_seconds,
+           (unsigned long long)info.train_records);
+    printf("| model | users | HR@10 | NDCG@10 | HR@20 | NDCG@20 | MRR | coverage@10 | avg pop@10 | seconds |\n");
+    printf("|---|---|---|---|---|---|---|---|---|---|\n");
+    for (size_t i = 0; i < n; i++)
+        printf("| %s | %u | %.4f | %.4f | %.4f | %.4f | %.4f | %.3f | %.1f | %.2f |\n", rows[i].name, rows[i].users,
+               rows[i].hr[0], rows[i].ndcg[0], rows[i].hr[1], rows[i].ndcg[1], rows[i].mrr, rows[i].coverage,
+               rows[i].avg_popularity, rows[i].seconds);
+    printf("\n(one test item per customer, so Recall@k = HR@k)\n");
+    return 0;
+}
