@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -76,6 +77,8 @@ void server_start(server_t *s, const char *dir, ...)
     pid_t pid = fork();
     ASSERT(pid >= 0);
     if (pid == 0) {
+        /* A test that fails aborts: take the server down with it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         int fd = open(s->logpath, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, 2);
