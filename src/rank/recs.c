@@ -185,7 +185,8 @@ static size_t apply_pins(const state_t *st, const prof_t *p, const rec_filter_t 
             continue;
         rec_hit_t pick = {INTERN_NONE, 0, WHY_POPULAR, INTERN_NONE, 0};
         for (size_t i = 0; i < k && pick.item == INTERN_NONE; i++)
-            if (rule_matches(st, a, sorted[i].item))
+            if (rule_matches(st, a, sorted[i].item) && passes(st, p, f, sorted[i].item) &&
+                !excluded_by_rule(st, rules, nrules, sorted[i].item))
                 pick = sorted[i];
         if (pick.item == INTERN_NONE && a->r->match == MATCH_ITEM && passes(st, p, f, a->id) &&
             !excluded_by_rule(st, rules, nrules, a->id))
@@ -212,55 +213,82 @@ static size_t apply_pins(const state_t *st, const prof_t *p, const rec_filter_t 
     return m;
 }
 
-/* Filters, applies the business rules, orders, applies diversity and the offset, copies
- * up to cap hits. */
-static size_t finish(const state_t *st, const prof_t *p, const rec_filter_t *f, rec_hit_t *hits, size_t n,
-                     rec_hit_t *out, size_t cap)
+/* Moves the m best-scoring hits (raw score) to the front of h[0..n), in no order:
+ * quickselect, so that an answer of 10 does not sort 2,000 candidates. */
+static void select_top(rec_hit_t *h, size_t n, size_t m)
 {
-    active_t *rules = NULL;
-    size_t nrules = 0;
-    if (f->scenario && st->nrules) {
-        rules = malloc(st->nrules * sizeof *rules);
-        if (!rules)
-            abort();
-        nrules = active_rules(st, f, rules);
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        float pivot = h[lo + (hi - lo) / 2].score;
+        size_t i = lo, j = hi;
+        while (i <= j) {
+            while (h[i].score > pivot)
+                i++;
+            while (h[j].score < pivot)
+                j--;
+            if (i <= j) {
+                rec_hit_t t = h[i];
+                h[i] = h[j];
+                h[j] = t;
+                i++;
+                if (j == 0)
+                    break;
+                j--;
+            }
+        }
+        if (m - 1 <= j)
+            hi = j;
+        else if (m - 1 >= i)
+            lo = i;
+        else
+            break;
     }
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (hits[i].score <= 0 || !passes(st, p, f, hits[i].item))
+}
+
+/* Filters, rules, anti-repetition, order, diversity and offset over the best `take`
+ * candidates of hits[0..k) (already at the front); writes up to cap hits to out. */
+static size_t rank_front(const state_t *st, const prof_t *p, const rec_filter_t *f, const active_t *rules,
+                         size_t nrules, const rec_hit_t *hits, size_t take, rec_hit_t *work, rec_hit_t *out,
+                         size_t cap)
+{
+    size_t kk = 0;
+    for (size_t i = 0; i < take; i++) {
+        if (!passes(st, p, f, hits[i].item))
             continue;
+        rec_hit_t h = hits[i];
         for (size_t j = 0; j < nrules; j++) {
             const rule_t *r = rules[j].r;
-            if (r->action == RULE_PIN || !rule_matches(st, &rules[j], hits[i].item))
+            if (r->action == RULE_PIN || !rule_matches(st, &rules[j], h.item))
                 continue;
-            hits[i].score = r->action == RULE_EXCLUDE ? 0 : hits[i].score * r->factor;
+            h.score = r->action == RULE_EXCLUDE ? 0 : h.score * r->factor;
         }
-        if (hits[i].score > 0)
-            hits[k++] = hits[i];
+        if (h.score > 0)
+            work[kk++] = h;
     }
-    if (f->impressions && f->profile != PROF_NONE && k) {
+    if (f->impressions && f->profile != PROF_NONE && kk) {
         /* Shown again and again without a click: let something else have the place. */
-        uint32_t *items = malloc(k * sizeof *items);
-        float *scores = malloc(k * sizeof *scores);
-        if (!items || !scores)
-            abort();
-        for (size_t i = 0; i < k; i++)
-            items[i] = hits[i].item, scores[i] = hits[i].score;
-        shown_demote(f->impressions, f->profile, items, scores, k, f->wall_ms);
-        for (size_t i = 0; i < k; i++)
-            hits[i].score = scores[i];
-        free(items);
-        free(scores);
+        uint32_t items[512];
+        float scores[512];
+        for (size_t at = 0; at < kk; at += 512) {
+            size_t c = kk - at < 512 ? kk - at : 512;
+            for (size_t i = 0; i < c; i++)
+                items[i] = work[at + i].item, scores[i] = work[at + i].score;
+            shown_demote(f->impressions, f->profile, items, scores, c, f->wall_ms);
+            for (size_t i = 0; i < c; i++)
+                work[at + i].score = scores[i];
+        }
     }
     if (f->tie_seed)
-        qsort_r(hits, k, sizeof *hits, hit_cmp_seeded, (void *)&f->tie_seed);
+        qsort_r(work, kk, sizeof *work, hit_cmp_seeded, (void *)&f->tie_seed);
     else
-        qsort(hits, k, sizeof *hits, hit_cmp);
+        qsort(work, kk, sizeof *work, hit_cmp);
     uint32_t cats[64], counts[64];
     size_t ncats = 0, skipped = 0, m = 0;
-    for (size_t i = 0; i < k && m < cap; i++) {
+    for (size_t i = 0; i < kk && m < cap; i++) {
+        if (work[i].score <= 0)
+            break;
         if (f->max_per_category > 0) {
-            uint32_t cat = st->item[hits[i].item].category;
+            uint32_t cat = st->item[work[i].item].category;
             size_t j = 0;
             while (j < ncats && cats[j] != cat)
                 j++;
@@ -277,10 +305,60 @@ static size_t finish(const state_t *st, const prof_t *p, const rec_filter_t *f, 
             skipped++;
             continue;
         }
-        out[m++] = hits[i];
+        out[m++] = work[i];
     }
-    if (nrules && f->offset == 0)
+    return m;
+}
+
+/* Filters, applies the business rules, orders, applies diversity and the offset, copies
+ * up to cap hits. Only the best candidates are filtered and sorted: filters, bury rules
+ * and anti-repetition only lower scores, so once the answer's last score is above every
+ * candidate left out, the rest cannot matter; otherwise the front grows and it runs again.
+ * (Boost rules can lift anything: with one active, every candidate is looked at.) */
+static size_t finish(const state_t *st, const prof_t *p, const rec_filter_t *f, rec_hit_t *hits, size_t n,
+                     rec_hit_t *out, size_t cap)
+{
+    active_t *rules = NULL;
+    size_t nrules = 0;
+    int boosts = 0;
+    if (f->scenario && st->nrules) {
+        rules = malloc(st->nrules * sizeof *rules);
+        if (!rules)
+            abort();
+        nrules = active_rules(st, f, rules);
+        for (size_t j = 0; j < nrules; j++)
+            boosts |= rules[j].r->action == RULE_BOOST;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (hits[i].score > 0)
+            hits[k++] = hits[i];
+    rec_hit_t *work = malloc((k ? k : 1) * sizeof *work);
+    if (!work)
+        abort();
+    size_t take = boosts ? k : (f->offset + cap) * 2 + 16, m;
+    for (;;) {
+        if (take > k)
+            take = k;
+        float rest = -INFINITY; /* best raw score left out */
+        if (take < k) {
+            select_top(hits, k, take);
+            for (size_t i = take; i < k; i++)
+                if (hits[i].score > rest)
+                    rest = hits[i].score;
+        }
+        m = rank_front(st, p, f, rules, nrules, hits, take, work, out, cap);
+        if (take == k || (m == cap && out[m - 1].score > rest))
+            break;
+        take *= 4;
+    }
+    if (nrules && f->offset == 0) {
+        /* Pins look for matches among all candidates, best first. */
+        if (take < k)
+            qsort(hits, k, sizeof *hits, hit_cmp);
         m = apply_pins(st, p, f, rules, nrules, hits, k, out, m, cap);
+    }
+    free(work);
     free(rules);
     return m;
 }
