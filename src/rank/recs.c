@@ -370,19 +370,19 @@ enum { TOP_TRENDING, TOP_POPULAR };
 typedef struct {
     int kind;
     uint32_t cat; /* INTERN_NONE: all items */
-    int64_t built_ms;
-    uint64_t events; /* st->events when built */
+    int64_t built_ms; /* 0: never built */
+    int building;     /* a thread rebuilds it; the others use the old list meanwhile */
     size_t n;
     rec_hit_t hit[TOP_LIST];
 } top_t;
 
-#define CACHE_ENTRIES 128
+#define CACHE_ENTRIES 2048 /* power of two; a shop has a few hundred categories */
+#define CACHE_PROBES 8
 
 struct rec_cache {
     pthread_mutex_t mu;
     int64_t ttl_ms;
     top_t *e[CACHE_ENTRIES];
-    size_t next; /* round-robin replacement */
 };
 
 rec_cache_t *rec_cache_new(int64_t ttl_ms)
@@ -403,6 +403,36 @@ void rec_cache_free(rec_cache_t *c)
         free(c->e[i]);
     pthread_mutex_destroy(&c->mu);
     free(c);
+}
+
+/* The entry of (kind, cat), created (or taking over the last probed slot) when absent.
+ * Call with the mutex held. */
+static top_t *cache_slot(rec_cache_t *c, int kind, uint32_t cat)
+{
+    size_t h = (size_t)hash_mix(((uint64_t)kind << 32) | cat) & (CACHE_ENTRIES - 1), at = h;
+    for (int i = 0; i < CACHE_PROBES; i++) {
+        at = (h + (size_t)i) & (CACHE_ENTRIES - 1);
+        top_t *t = c->e[at];
+        if (t && t->kind == kind && t->cat == cat)
+            return t;
+        if (!t)
+            break;
+    }
+    top_t *t = c->e[at];
+    if (!t) {
+        t = malloc(sizeof *t);
+        if (!t)
+            abort();
+        c->e[at] = t;
+    } else if (t->building) {
+        return NULL; /* its builder still writes it: do without the cache this time */
+    }
+    t->kind = kind;
+    t->cat = cat;
+    t->built_ms = 0;
+    t->building = 0;
+    t->n = 0;
+    return t;
 }
 
 static float top_score(const state_t *st, int kind, uint32_t item, int64_t now_ms)
@@ -465,37 +495,46 @@ static void build_top(const state_t *st, top_t *t, int64_t now_ms)
     qsort(t->hit, t->n, sizeof t->hit[0], hit_cmp);
 }
 
-/* Copies the top list of (kind, cat) into out (room for TOP_LIST), rebuilding it when
- * older than the cache's TTL. Returns its length. */
-static size_t top_list(const state_t *st, rec_cache_t *c, int kind, uint32_t cat, int64_t now_ms, rec_hit_t *out)
+/* Copies the first `limit` entries of the top list of (kind, cat) into out. A list older
+ * than the cache's TTL is rebuilt by one request, outside the lock, while the others go
+ * on with the old one; a list never built yet is built by whoever needs it. */
+static size_t top_list(const state_t *st, rec_cache_t *c, int kind, uint32_t cat, int64_t now_ms, rec_hit_t *out,
+                       size_t limit)
 {
     int64_t wall = time_now_ms();
     pthread_mutex_lock(&c->mu);
-    top_t *t = NULL;
-    for (size_t i = 0; i < CACHE_ENTRIES; i++)
-        if (c->e[i] && c->e[i]->kind == kind && c->e[i]->cat == cat) {
-            t = c->e[i];
-            break;
-        }
-    int stale = !t || wall - t->built_ms >= c->ttl_ms || (c->ttl_ms == 0 && t->events != st->events);
-    if (!t) {
-        size_t slot = c->next++ % CACHE_ENTRIES;
-        if (!c->e[slot])
-            c->e[slot] = malloc(sizeof(top_t));
-        if (!c->e[slot])
-            abort();
-        t = c->e[slot];
-        t->kind = kind;
-        t->cat = cat;
+    top_t *t = cache_slot(c, kind, cat);
+    int fresh = t && t->built_ms && c->ttl_ms && wall - t->built_ms < c->ttl_ms;
+    if (t && !fresh && t->built_ms && t->building && c->ttl_ms)
+        fresh = 1; /* someone is rebuilding it: the old list will do */
+    if (fresh) {
+        size_t n = t->n < limit ? t->n : limit;
+        memcpy(out, t->hit, n * sizeof *out);
+        pthread_mutex_unlock(&c->mu);
+        return n;
     }
-    if (stale || c->ttl_ms == 0) {
-        build_top(st, t, now_ms);
-        t->built_ms = wall;
-        t->events = st->events;
-    }
-    size_t n = t->n;
-    memcpy(out, t->hit, n * sizeof *out);
+    if (t)
+        t->building = 1;
     pthread_mutex_unlock(&c->mu);
+
+    top_t *nt = malloc(sizeof *nt);
+    if (!nt)
+        abort();
+    nt->kind = kind;
+    nt->cat = cat;
+    build_top(st, nt, now_ms);
+    size_t n = nt->n < limit ? nt->n : limit;
+    memcpy(out, nt->hit, n * sizeof *out);
+
+    pthread_mutex_lock(&c->mu);
+    if (t && t->kind == kind && t->cat == cat) {
+        memcpy(t->hit, nt->hit, nt->n * sizeof *t->hit);
+        t->n = nt->n;
+        t->built_ms = wall;
+        t->building = 0;
+    }
+    pthread_mutex_unlock(&c->mu);
+    free(nt);
     return n;
 }
 
@@ -568,9 +607,7 @@ size_t rec_for_you(const state_t *st, rec_cache_t *c, const prof_t *p, const rec
             float cw = prof_cat_weight(p, i, now_ms, &st->cfg.prof) / total;
             if (cw < 0.1f || p->cat[i] >= st->cat_cap)
                 continue;
-            size_t n = top_list(st, c, TOP_POPULAR, p->cat[i], now_ms, top);
-            if (n > 40)
-                n = 40;
+            size_t n = top_list(st, c, TOP_POPULAR, p->cat[i], now_ms, top, 40);
             for (size_t j = 0; j < n; j++)
                 if (!in_recent(p, top[j].item))
                     acc_add(a, top[j].item, W_CATEGORY * cw * top[j].score / top[0].score, WHY_CATEGORY, p->cat[i],
@@ -579,11 +616,11 @@ size_t rec_for_you(const state_t *st, rec_cache_t *c, const prof_t *p, const rec
         }
     }
     /* Trending: a small share for everyone, everything for a visitor we know nothing of. */
-    size_t n = top_list(st, c, TOP_TRENDING, INTERN_NONE, now_ms, top);
-    add_top(a, top, n > 50 ? 50 : n, personal ? W_TRENDING : 1.0f, INTERN_NONE);
+    size_t n = top_list(st, c, TOP_TRENDING, INTERN_NONE, now_ms, top, 50);
+    add_top(a, top, n, personal ? W_TRENDING : 1.0f, INTERN_NONE);
     if (!personal) {
-        n = top_list(st, c, TOP_POPULAR, INTERN_NONE, now_ms, top);
-        add_top(a, top, n > 100 ? 100 : n, 0.5f, INTERN_NONE);
+        n = top_list(st, c, TOP_POPULAR, INTERN_NONE, now_ms, top, 100);
+        add_top(a, top, n, 0.5f, INTERN_NONE);
     }
     free(top);
     /* What the customer just looked at is on their screen already. */
@@ -621,7 +658,7 @@ static size_t from_top(const state_t *st, rec_cache_t *c, int kind, const prof_t
     rec_hit_t *top = malloc(TOP_LIST * sizeof *top);
     if (!top)
         abort();
-    size_t n = top_list(st, c, kind, f->category, now_ms, top);
+    size_t n = top_list(st, c, kind, f->category, now_ms, top, TOP_LIST);
     add_top(a, top, n, 1.0f, f->category);
     if (p) {
         /* A customer's liked categories lift their items a little. */
@@ -665,8 +702,8 @@ size_t rec_similar(const state_t *st, rec_cache_t *c, uint32_t item, const rec_f
         rec_hit_t *top = malloc(TOP_LIST * sizeof *top);
         if (!top)
             abort();
-        size_t m = top_list(st, c, TOP_POPULAR, cat, now_ms, top);
-        for (size_t i = 0; i < m && i < 50; i++)
+        size_t m = top_list(st, c, TOP_POPULAR, cat, now_ms, top, 50);
+        for (size_t i = 0; i < m; i++)
             acc_add(a, top[i].item, 0.01f * top[i].score / top[0].score, WHY_CATEGORY, cat, SRC_CATEGORY);
         free(top);
     }

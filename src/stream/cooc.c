@@ -13,6 +13,8 @@ typedef struct {
 
 struct cooc {
     block_t **blk;
+    float *inv; /* 1 / sqrt(mass) per item: a dense array, so that normalising a
+                   neighbour's weight does not read the neighbour's block */
     uint32_t cap;
     size_t nblocks;
 };
@@ -32,6 +34,7 @@ void cooc_free(cooc_t *c)
     for (uint32_t i = 0; i < c->cap; i++)
         free(c->blk[i]);
     free(c->blk);
+    free(c->inv);
     free(c);
 }
 
@@ -42,10 +45,13 @@ static block_t *block(cooc_t *c, uint32_t a)
         while (ncap <= a)
             ncap *= 2;
         block_t **nb = realloc(c->blk, (size_t)ncap * sizeof *nb);
-        if (!nb)
+        float *ni = realloc(c->inv, (size_t)ncap * sizeof *ni);
+        if (!nb || !ni)
             abort();
         memset(nb + c->cap, 0, (size_t)(ncap - c->cap) * sizeof *nb);
+        memset(ni + c->cap, 0, (size_t)(ncap - c->cap) * sizeof *ni);
         c->blk = nb;
+        c->inv = ni;
         c->cap = ncap;
     }
     if (!c->blk[a]) {
@@ -63,6 +69,7 @@ void cooc_add(cooc_t *c, uint32_t a, uint32_t b, float w)
         return;
     block_t *k = block(c, a);
     k->mass += w;
+    c->inv[a] = 1.0f / sqrtf(k->mass);
     int min = 0;
     for (int i = 0; i < k->n; i++) {
         if (k->slot[i].item == b) {
@@ -99,13 +106,12 @@ float cooc_mass(const cooc_t *c, uint32_t a)
 
 float cooc_sim(const cooc_t *c, uint32_t a, const cooc_slot_t *s)
 {
-    float ma = cooc_mass(c, a), mb = cooc_mass(c, s->item);
-    if (ma <= 0 || mb <= 0)
+    if (a >= c->cap || s->item >= c->cap)
         return 0;
-    return s->w / sqrtf(ma * mb);
+    return s->w * c->inv[a] * c->inv[s->item];
 }
 
 size_t cooc_bytes(const cooc_t *c)
 {
-    return (size_t)c->cap * sizeof(block_t *) + c->nblocks * sizeof(block_t);
+    return (size_t)c->cap * (sizeof(block_t *) + sizeof(float)) + c->nblocks * sizeof(block_t);
 }
