@@ -315,6 +315,32 @@ TEST(customer_profile_and_item_statistics)
     down();
 }
 
+TEST(cached_top_lists_are_refreshed_in_the_background)
+{
+    tmpdir_make(DIR_);
+    server_start(&S, DIR_, "--rank-cache-ms", "200", "--diversity", "0", NULL);
+    server_wait_ready(&S, 30000);
+    json_decref(http_json(&S, "POST", "/v1/items", CATALOG, 200));
+    json_decref(http_json(&S, "POST", "/v1/events", HISTORY, 200));
+    json_t *a = get("/v1/popular?n=1");
+    ASSERT_STR_EQ(jstr(a, "items.0.item_id"), "teapot");
+    json_decref(a);
+    /* The sofa becomes the most popular item; the cached list catches up within a few
+     * refresh periods. */
+    for (int i = 0; i < 10; i++)
+        post("{\"type\":\"purchase\",\"user_id\":\"z\",\"item_id\":\"sofa\"}");
+    int seen = 0;
+    for (int tries = 0; tries < 100 && !seen; tries++) {
+        a = get("/v1/popular?n=1");
+        seen = strcmp(jstr(a, "items.0.item_id"), "sofa") == 0;
+        json_decref(a);
+        if (!seen)
+            usleep(50000);
+    }
+    ASSERT(seen);
+    down();
+}
+
 static json_t *rule(const char *body, long status)
 {
     return http_json(&S, "POST", "/v1/rules", body, status);
@@ -413,4 +439,4 @@ TEST_MAIN(TEST_ENTRY(view_brings_coviewed_items), TEST_ENTRY(purchase_removes_it
           TEST_ENTRY(out_of_stock_and_deleted_vanish), TEST_ENTRY(anonymous_session_personalised_from_second_event),
           TEST_ENTRY(filters_pagination_and_cart), TEST_ENTRY(bad_parameters),
           TEST_ENTRY(business_rules), TEST_ENTRY(repeated_items_without_click_are_demoted),
-          TEST_ENTRY(customer_profile_and_item_statistics))
+          TEST_ENTRY(customer_profile_and_item_statistics), TEST_ENTRY(cached_top_lists_are_refreshed_in_the_background))

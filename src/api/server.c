@@ -376,6 +376,8 @@ int srv_run(const srv_config_t *cfg_in)
         goto out;
     srv->log = log;
     log = NULL;
+    if (rec_cache_start(srv->cache, srv->st) != 0)
+        goto out;
     atomic_store(&srv->ready, 1);
     slog_info("ready", "items=%u users=%u events=%llu", srv->st->live_items, intern_count(srv->st->users),
               (unsigned long long)srv->st->events);
@@ -395,8 +397,8 @@ out:
         srv->log = NULL;
     }
     log_close(log); /* opened but never started: releases the lock */
+    rec_cache_free(srv->cache); /* its refresher reads the store: stop it first */
     st_free(srv->st);
-    rec_cache_free(srv->cache);
     shown_free(srv->shown);
     if (rc == 0)
         slog_info("stopped", "%s", "");

@@ -372,6 +372,7 @@ typedef struct {
     uint32_t cat; /* INTERN_NONE: all items */
     int64_t built_ms; /* 0: never built */
     int building;     /* a thread rebuilds it; the others use the old list meanwhile */
+    int used;         /* asked for since the refresher last rebuilt it */
     size_t n;
     rec_hit_t hit[TOP_LIST];
 } top_t;
@@ -381,8 +382,12 @@ typedef struct {
 
 struct rec_cache {
     pthread_mutex_t mu;
+    pthread_cond_t wake; /* stops the refresher */
     int64_t ttl_ms;
     top_t *e[CACHE_ENTRIES];
+    state_t *st; /* set when the refresher runs */
+    pthread_t refresher;
+    int stop;
 };
 
 rec_cache_t *rec_cache_new(int64_t ttl_ms)
@@ -391,14 +396,75 @@ rec_cache_t *rec_cache_new(int64_t ttl_ms)
     if (!c)
         abort();
     pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->wake, NULL);
     c->ttl_ms = ttl_ms;
     return c;
+}
+
+static void build_top(const state_t *st, top_t *t, int64_t now_ms);
+
+static void *refresher_main(void *arg)
+{
+    rec_cache_t *c = arg;
+    top_t *nt = malloc(sizeof *nt);
+    if (!nt)
+        abort();
+    pthread_mutex_lock(&c->mu);
+    while (!c->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t ns = ts.tv_nsec + (c->ttl_ms % 1000) * 1000000;
+        ts.tv_sec += c->ttl_ms / 1000 + ns / 1000000000;
+        ts.tv_nsec = ns % 1000000000;
+        pthread_cond_timedwait(&c->wake, &c->mu, &ts);
+        for (size_t i = 0; i < CACHE_ENTRIES && !c->stop; i++) {
+            top_t *t = c->e[i];
+            if (!t || !t->built_ms || t->building || !t->used)
+                continue;
+            t->building = 1;
+            t->used = 0;
+            nt->kind = t->kind;
+            nt->cat = t->cat;
+            pthread_mutex_unlock(&c->mu);
+            pthread_rwlock_rdlock(&c->st->lock);
+            build_top(c->st, nt, c->st->last_event_ms);
+            pthread_rwlock_unlock(&c->st->lock);
+            pthread_mutex_lock(&c->mu);
+            memcpy(t->hit, nt->hit, nt->n * sizeof *t->hit);
+            t->n = nt->n;
+            t->built_ms = time_now_ms();
+            t->building = 0;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    free(nt);
+    return NULL;
+}
+
+int rec_cache_start(rec_cache_t *c, state_t *st)
+{
+    if (c->ttl_ms <= 0 || c->st)
+        return 0;
+    c->st = st;
+    if (pthread_create(&c->refresher, NULL, refresher_main, c) != 0) {
+        c->st = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 void rec_cache_free(rec_cache_t *c)
 {
     if (!c)
         return;
+    if (c->st) {
+        pthread_mutex_lock(&c->mu);
+        c->stop = 1;
+        pthread_cond_signal(&c->wake);
+        pthread_mutex_unlock(&c->mu);
+        pthread_join(c->refresher, NULL);
+    }
+    pthread_cond_destroy(&c->wake);
     for (size_t i = 0; i < CACHE_ENTRIES; i++)
         free(c->e[i]);
     pthread_mutex_destroy(&c->mu);
@@ -431,6 +497,7 @@ static top_t *cache_slot(rec_cache_t *c, int kind, uint32_t cat)
     t->cat = cat;
     t->built_ms = 0;
     t->building = 0;
+    t->used = 0;
     t->n = 0;
     return t;
 }
@@ -505,8 +572,10 @@ static size_t top_list(const state_t *st, rec_cache_t *c, int kind, uint32_t cat
     pthread_mutex_lock(&c->mu);
     top_t *t = cache_slot(c, kind, cat);
     int fresh = t && t->built_ms && c->ttl_ms && wall - t->built_ms < c->ttl_ms;
-    if (t && !fresh && t->built_ms && t->building && c->ttl_ms)
-        fresh = 1; /* someone is rebuilding it: the old list will do */
+    if (t && !fresh && t->built_ms && c->ttl_ms && (t->building || c->st))
+        fresh = 1; /* being rebuilt, or the refresher will: the old list will do */
+    if (t)
+        t->used = 1;
     if (fresh) {
         size_t n = t->n < limit ? t->n : limit;
         memcpy(out, t->hit, n * sizeof *out);

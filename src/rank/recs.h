@@ -57,7 +57,11 @@ typedef struct {
 typedef struct rec_cache rec_cache_t;
 
 rec_cache_t *rec_cache_new(int64_t ttl_ms);
-void rec_cache_free(rec_cache_t *c);
+/* Starts a thread that rebuilds the lists requests use, every ttl, under st's read lock,
+ * so that no request pays for a rebuild (only for a list's very first build). Without
+ * it, a stale list is rebuilt by the request that finds it stale. */
+int rec_cache_start(rec_cache_t *c, state_t *st);
+void rec_cache_free(rec_cache_t *c); /* stops the thread */
 
 void rec_filter_default(rec_filter_t *f);
 
