@@ -26,6 +26,9 @@ typedef struct {
 /* Creates a fresh directory under $TMPDIR (or /tmp); out gets its path. */
 void tmpdir_make(char out[256]);
 void rmrf(const char *dir);
+/* The whole file, NUL-terminated (caller frees), its length in *len (may be NULL); NULL
+ * when it cannot be read. */
+char *file_read(const char *path, size_t *len);
 int free_port(void);
 
 /* Starts `aisle serve` on a free port over dir; extra args end with NULL. Its stderr

@@ -24,18 +24,8 @@ typedef struct {
 
 static char *slurp_path(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return calloc(1, 1);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    ASSERT(buf);
-    ASSERT(fread(buf, 1, (size_t)n, f) == (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
+    char *buf = file_read(path, NULL);
+    return buf ? buf : calloc(1, 1);
 }
 
 static void write_file(const char *path, const char *data)
