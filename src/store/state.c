@@ -10,6 +10,9 @@
 #include <string.h>
 
 #define SEEN_SEED 0xa15e5eedull
+/* Recent distinct items each event is paired with in the co-occurrence tables. Fewer,
+ * closer pairs are both faster and better: measured with aisle eval (BENCHMARKS.md). */
+#define COOC_SEEDS 2
 
 static void *xcalloc(size_t n, size_t sz)
 {
@@ -276,7 +279,7 @@ static void update_cooc(state_t *st, const prof_t *p, uint32_t item, int type, i
     if (w[type] <= 0)
         return;
     int seen = 0;
-    for (int k = 0; k < PROF_RECENT && seen < 8; k++) {
+    for (int k = 0; k < PROF_RECENT && seen < COOC_SEEDS; k++) {
         uint32_t other;
         int otype;
         int64_t ots;
