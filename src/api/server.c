@@ -364,6 +364,8 @@ int srv_run(const srv_config_t *cfg_in)
     slog_info("listening", "addr=%s:%d threads=%d data=\"%s\"", srv->cfg.host, srv->cfg.port, srv->cfg.threads,
               srv->cfg.data_dir);
 
+    /* An event record takes about 100 bytes; about half of them carry an event_id. */
+    st_reserve_events(srv->st, log_disk_bytes(logdir) / 200);
     /* Replay while the loops already answer /healthz and /readyz (not ready yet). */
     if (log_replay(log, replay_record, srv, &srv->replay) != 0)
         goto out;

@@ -617,3 +617,20 @@ int log_scan(const char *dir, log_record_fn fn, void *ud, log_replay_stats_t *st
     st->seconds = (double)(time_mono_ns() - t0) / 1e9;
     return rc;
 }
+
+uint64_t log_disk_bytes(const char *dir)
+{
+    uint64_t *bases, total = 0;
+    size_t n;
+    if (list_segments(dir, &bases, &n) != 0)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char path[4096];
+        struct stat sb;
+        seg_path(dir, bases[i], path, sizeof path);
+        if (stat(path, &sb) == 0)
+            total += (uint64_t)sb.st_size;
+    }
+    free(bases);
+    return total;
+}

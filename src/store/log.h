@@ -68,6 +68,8 @@ int log_replay(log_t *l, log_record_fn fn, void *ud, log_replay_stats_t *st);
  * no repair (a damaged tail is counted in st->truncated_bytes and skipped). For readers
  * such as `aisle eval`, also while a server runs. */
 int log_scan(const char *dir, log_record_fn fn, void *ud, log_replay_stats_t *st);
+/* Bytes in the segments of the log in DIR (0 when there are none). */
+uint64_t log_disk_bytes(const char *dir);
 /* Starts the writer thread; cb may be NULL. */
 int log_start(log_t *l, log_durable_fn cb, void *ud);
 /* Appends one record; thread-safe. Returns the record's LSN (its end position). */

@@ -216,24 +216,39 @@ int st_event_seen(const state_t *st, const char *id, size_t n)
     }
 }
 
+/* Rehashes the event-id set into 2^k slots with k chosen so that `need` ids stay under
+ * the 0.7 load factor. */
+static void seen_grow(state_t *st, uint64_t need)
+{
+    uint64_t nmask = st->seen_mask;
+    while (need * 10 > (nmask + 1) * 7)
+        nmask = nmask * 2 + 1;
+    if (nmask == st->seen_mask)
+        return;
+    uint64_t *ns = xcalloc(nmask + 1, sizeof(uint64_t));
+    for (uint64_t i = 0; i <= st->seen_mask; i++) {
+        uint64_t h = st->seen[i];
+        if (!h)
+            continue;
+        uint64_t j = h & nmask;
+        while (ns[j])
+            j = (j + 1) & nmask;
+        ns[j] = h;
+    }
+    free(st->seen);
+    st->seen = ns;
+    st->seen_mask = nmask;
+}
+
+void st_reserve_events(state_t *st, uint64_t n)
+{
+    seen_grow(st, n);
+}
+
 static void seen_add(state_t *st, const char *id, size_t n)
 {
-    if ((st->seen_count + 1) * 10 > (st->seen_mask + 1) * 7) {
-        uint64_t nmask = st->seen_mask * 2 + 1;
-        uint64_t *ns = xcalloc(nmask + 1, sizeof(uint64_t));
-        for (uint64_t i = 0; i <= st->seen_mask; i++) {
-            uint64_t h = st->seen[i];
-            if (!h)
-                continue;
-            uint64_t j = h & nmask;
-            while (ns[j])
-                j = (j + 1) & nmask;
-            ns[j] = h;
-        }
-        free(st->seen);
-        st->seen = ns;
-        st->seen_mask = nmask;
-    }
+    if ((st->seen_count + 1) * 10 > (st->seen_mask + 1) * 7)
+        seen_grow(st, (st->seen_count + 1) * 2);
     uint64_t h = seen_hash(id, n);
     uint64_t j = h & st->seen_mask;
     while (st->seen[j]) {

@@ -103,6 +103,9 @@ void st_free(state_t *st);
 
 /* Applies one log record. Returns 0, or -1 when the payload is malformed. */
 int st_apply(state_t *st, uint8_t type, const void *payload, size_t len);
+/* Sizes the event-id set for n ids up front (replay knows roughly how many are coming),
+ * so that it is not rehashed again and again while it fills. */
+void st_reserve_events(state_t *st, uint64_t n);
 /* Whether an event with this event_id was applied already. */
 int st_event_seen(const state_t *st, const char *id, size_t n);
 
