@@ -20,13 +20,8 @@
 
 #define NOW_MS 1764063000000LL /* 2025-11-25T09:30:00Z */
 
-#define CHECK(cond)                                                                                 \
-    do {                                                                                            \
-        if (!(cond)) {                                                                              \
-            fprintf(stderr, "fuzz-entity: check failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                                                \
-        }                                                                                           \
-    } while (0)
+#define FUZZ_NAME "fuzz-entity"
+#include "fuzz.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {

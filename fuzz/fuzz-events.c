@@ -46,13 +46,8 @@
 #define NOW_MS 1764063000000LL
 #define MAX_BATCH 10000
 
-#define CHECK(cond)                                                                                 \
-    do {                                                                                            \
-        if (!(cond)) {                                                                              \
-            fprintf(stderr, "fuzz-events: check failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                                                \
-        }                                                                                           \
-    } while (0)
+#define FUZZ_NAME "fuzz-events"
+#include "fuzz.h"
 
 static int tolerate_known; /* FUZZ_EVENTS_KNOWN */
 
@@ -523,6 +518,14 @@ static void check_body(const char *body, size_t len, int rc, const evt_batch_t *
     }
     if (rc != 400) {
         if (jc == json_error_stack_overflow && rc == 0 && known("depth"))
+            return;
+        /* An array of more than 10,000 elements that is also broken further on: the
+         * reader stops counting at 10,001 (413) before it reaches the damage, jansson
+         * reads on to it (400). Both refuse the body; either answer is right. */
+        size_t lead = 0;
+        while (lead < len && (body[lead] == ' ' || body[lead] == '\t' || body[lead] == '\r' || body[lead] == '\n'))
+            lead++;
+        if (rc == 413 && is(err->code, "batch_too_large") && lead < len && body[lead] == '[')
             return;
         disagree(&w, "jansson refuses the body (%s, code %d), the reader returns %d (%s)", je.text, (int)jc, rc,
                  code_of(err));

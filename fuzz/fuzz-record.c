@@ -18,13 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CHECK(cond)                                                                                 \
-    do {                                                                                            \
-        if (!(cond)) {                                                                              \
-            fprintf(stderr, "fuzz-record: check failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                                                \
-        }                                                                                           \
-    } while (0)
+#define FUZZ_NAME "fuzz-record"
+#include "fuzz.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
