@@ -54,6 +54,8 @@ static void usage_serve(FILE *f)
             "  --trending-half-lives S,L  short and long half-lives of item activity (AISLE_TRENDING_HALF_LIVES)\n"
             "                         [1d,14d]\n"
             "  --rank-cache-ms MS     how long trending/popular top lists are reused (AISLE_RANK_CACHE_MS) [1000]\n"
+            "  --recency-decay F      for_you: weight of each older recent interaction against the next\n"
+            "                         newer one; lower follows the last click more (AISLE_RECENCY_DECAY) [0.85]\n"
             "  -h, --help             this help\n");
 }
 
@@ -197,6 +199,14 @@ static int set_option(srv_config_t *c, const char *name, const char *val)
         }
         c->store.trend_short_ms = (double)s_ms;
         c->store.trend_long_ms = (double)l_ms;
+    } else if (strcmp(name, "recency-decay") == 0) {
+        char *end;
+        double d = strtod(val, &end);
+        if (*end || !(d > 0 && d <= 1)) {
+            fprintf(stderr, "aisle: --recency-decay wants a number in (0, 1], got '%s'\n", val);
+            return -1;
+        }
+        c->store.recency_decay = (float)d;
     } else if (strcmp(name, "event-weights") == 0) {
         return parse_weights(c, val);
     } else {
@@ -213,7 +223,7 @@ static const struct {
                {"AISLE_MAX_BODY", "max-body"}, {"AISLE_MAX_BATCH", "max-batch"}, {"AISLE_LOG_LEVEL", "log-level"},
                {"AISLE_DIVERSITY", "diversity"}, {"AISLE_RANK_CACHE_MS", "rank-cache-ms"},
                {"AISLE_AFFINITY_HALF_LIFE", "affinity-half-life"}, {"AISLE_TRENDING_HALF_LIVES", "trending-half-lives"},
-               {"AISLE_EVENT_WEIGHTS", "event-weights"}};
+               {"AISLE_EVENT_WEIGHTS", "event-weights"}, {"AISLE_RECENCY_DECAY", "recency-decay"}};
 
 static int set_flag(void *ud, const char *name, const char *val)
 {

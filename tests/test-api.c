@@ -399,6 +399,10 @@ TEST(flags_and_help)
     ASSERT_EQ(WEXITSTATUS(system(cmd)), 2);
     snprintf(cmd, sizeof cmd, "AISLE_LISTEN=nonsense %s serve 2>/dev/null", AISLE_BIN);
     ASSERT_EQ(WEXITSTATUS(system(cmd)), 2);
+    snprintf(cmd, sizeof cmd, "%s serve --recency-decay 2 2>/dev/null", AISLE_BIN);
+    ASSERT_EQ(WEXITSTATUS(system(cmd)), 2);
+    snprintf(cmd, sizeof cmd, "%s serve --event-weights view=x 2>/dev/null", AISLE_BIN);
+    ASSERT_EQ(WEXITSTATUS(system(cmd)), 2);
     /* fsync=batch and the environment route. */
     tmpdir_make(DIR_);
     setenv("AISLE_FSYNC", "batch:5", 1);

@@ -34,6 +34,7 @@ void ev_opts_default(ev_opts_t *o)
     o->seed = 42;
     o->threads = 2;
     o->models = "live,popular";
+    o->recency_decay = 0.85f;
 }
 
 /* One test case: a customer and the item they went on to choose. */
@@ -321,7 +322,10 @@ int ev_run(const char *data_dir, const ev_opts_t *o, ev_row_t *rows, size_t *nro
     }
     /* Train. */
     uint64_t t0 = time_mono_ns();
-    s.st = st_new();
+    st_config_t cfg;
+    st_config_default(&cfg);
+    cfg.recency_decay = o->recency_decay;
+    s.st = st_new_with(&cfg);
     s.events = 0;
     log_scan(logdir, train, &s, &ls);
     info->train_seconds = (double)(time_mono_ns() - t0) / 1e9;
@@ -428,6 +432,7 @@ static void usage(FILE *f)
                "  --models LIST       comma-separated: live, popular [live,popular]\n"
                "  --target TYPES      event types to predict, comma-separated [purchase]\n"
                "  --cut F             temporal: share of events before the cut [0.8]\n"
+               "  --recency-decay F   for_you setting to evaluate (as aisle serve) [0.85]\n"
                "  --users N           evaluate a seeded sample of N customers [all]\n"
                "  --negatives N       loo-sampled: random items per test item [100]\n"
                "  --seed N            for samples and tie-breaking [42]\n"
@@ -470,6 +475,13 @@ static int set(void *ud, const char *name, const char *val)
             }
             c->o.target_types |= 1u << ty;
         }
+    } else if (strcmp(name, "recency-decay") == 0) {
+        double d = strtod(val, &end);
+        if (*end || !(d > 0 && d <= 1)) {
+            fprintf(stderr, "aisle: --recency-decay wants a number in (0, 1], got '%s'\n", val);
+            return -1;
+        }
+        c->o.recency_decay = (float)d;
     } else if (strcmp(name, "cut") == 0) {
         double d = strtod(val, &end);
         if (*end || !(d > 0 && d < 1)) {

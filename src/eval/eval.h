@@ -27,6 +27,7 @@ typedef struct {
     uint64_t seed;
     int threads;
     const char *models; /* comma-separated: live, popular */
+    float recency_decay; /* the store's for_you setting (as aisle serve --recency-decay) */
 } ev_opts_t;
 
 #define EV_KS 2 /* cut-offs: 10 and 20 */

@@ -16,7 +16,6 @@
 #define W_CATEGORY 0.3f
 #define W_TRENDING 0.1f
 #define TOP_LIST 256   /* length of cached top lists */
-#define SEED_DECAY 0.85f
 #define MAX_SEEDS PROF_RECENT /* recent interactions whose neighbours are candidates (8 would
                                  halve the work but cost 8% of HR@10 on aisle gen data) */
 
@@ -649,7 +648,7 @@ size_t rec_for_you(const state_t *st, rec_cache_t *c, const prof_t *p, const rec
         /* Neighbours of what the customer did last, newest first and weighted by how
          * much each kind of event says. */
         float seed_w = 1.0f;
-        for (int k = 0; k < p->recent_n && k < MAX_SEEDS; k++, seed_w *= SEED_DECAY) {
+        for (int k = 0; k < p->recent_n && k < MAX_SEEDS; k++, seed_w *= st->cfg.recency_decay) {
             uint32_t item;
             int type;
             int64_t ts;

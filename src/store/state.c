@@ -27,6 +27,7 @@ void st_config_default(st_config_t *c)
     prof_config_default(&c->prof);
     c->trend_short_ms = 24.0 * 3600 * 1000;
     c->trend_long_ms = 14.0 * 24 * 3600 * 1000;
+    c->recency_decay = 0.85f;
 }
 
 state_t *st_new(void)

@@ -65,6 +65,8 @@ typedef struct {
 typedef struct {
     prof_config_t prof;
     double trend_short_ms, trend_long_ms; /* half-lives of item activity */
+    float recency_decay; /* for_you: weight of each older recent interaction relative to
+                            the next newer one (0.85: tastes; 0.5: the very last item) */
 } st_config_t;
 
 typedef struct state {
