@@ -7,14 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static void rule_json(const rule_t *r, buf_t *b)
-{
-    size_t need = json_dumpb(r->doc, NULL, 0, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    buf_reserve(b, need);
-    b->len += json_dumpb(r->doc, b->data + b->len, need, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    b->data[b->len] = '\0';
-}
-
 /* Creates or replaces a rule; id from the path (PUT) or the body or generated (POST). */
 void api_rule_put(h2o_req_t *req, const char *path_id)
 {
@@ -55,9 +47,7 @@ void api_rule_put(h2o_req_t *req, const char *path_id)
     uint64_t lsn = log_append(srv->log, REC_RULE_PUT, payload.data, payload.len);
     st_apply(srv->st, REC_RULE_PUT, payload.data, payload.len);
     pthread_rwlock_unlock(&srv->st->lock);
-    size_t need = json_dumpb(doc, NULL, 0, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    buf_reserve(&body, need);
-    body.len = json_dumpb(doc, body.data, need, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    st_dump_doc(&body, doc);
     buf_free(&payload);
     json_decref(doc);
     srv_respond(req, existed ? 200 : 201, &body, lsn);
@@ -72,7 +62,7 @@ void api_rule_get(h2o_req_t *req, const char *id)
     if (id) {
         int at = st_rule_find(srv->st, id);
         if (at >= 0)
-            rule_json(&srv->st->rules[at], &b);
+            st_dump_doc(&b, srv->st->rules[at].doc);
         pthread_rwlock_unlock(&srv->st->lock);
         if (at < 0) {
             buf_free(&b);
@@ -86,7 +76,7 @@ void api_rule_get(h2o_req_t *req, const char *id)
             const rule_t *r = &srv->st->rules[i];
             if (i)
                 buf_puts(&b, ",");
-            rule_json(r, &b);
+            st_dump_doc(&b, r->doc);
             /* Say whether it is in force now, for the person reading the list. */
             b.len--;
             int active = (!r->start_ms || now >= r->start_ms) && (!r->end_ms || now < r->end_ms);

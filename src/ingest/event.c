@@ -93,6 +93,21 @@ static int read_value(js_t *j, raw_t *r)
 
 static int pair_cmp(const void *a, const void *b);
 
+/* Steps into the object at the cursor (one level deeper); returns 1 when it is empty,
+ * which it then also leaves. */
+static int open_object(js_t *j)
+{
+    j->p++; /* '{' */
+    j->depth++;
+    js_skip_ws(j);
+    if (j->p < j->end && *j->p == '}') {
+        j->p++;
+        j->depth--;
+        return 1;
+    }
+    return 0;
+}
+
 /* Sorts the pairs by key and keeps the last value of each key, as jansson does. */
 static void dedup_pairs(rawevt_t *e)
 {
@@ -112,14 +127,8 @@ static int read_properties(js_t *j, rawevt_t *e)
     e->f[F_PROPERTIES].kind = JS_OBJECT;
     e->npairs = 0;
     e->too_many_pairs = 0;
-    j->p++; /* '{' */
-    j->depth++;
-    js_skip_ws(j);
-    if (j->p < j->end && *j->p == '}') {
-        j->p++;
-        j->depth--;
-        return 0;
-    }
+    if (open_object(j))
+        return 0; /* {} */
     for (;;) {
         const char *k;
         size_t kn;
@@ -161,14 +170,8 @@ static int read_object(js_t *j, rawevt_t *e)
     e->too_many_pairs = 0;
     if (js_depth_ok(j))
         return -1;
-    j->p++; /* '{' */
-    j->depth++;
-    js_skip_ws(j);
-    if (j->p < j->end && *j->p == '}') {
-        j->p++;
-        j->depth--;
-        return 0;
-    }
+    if (open_object(j))
+        return 0; /* {} */
     for (;;) {
         int k = js_peek(j);
         if (k < 0)

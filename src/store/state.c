@@ -631,9 +631,7 @@ int st_item_has_tag(const state_t *st, uint32_t item, uint32_t tag)
 void st_encode_doc(buf_t *out, const char *id, size_t idn, json_t *doc)
 {
     buf_put_str(out, id, idn);
-    size_t need = json_dumpb(doc, NULL, 0, JSON_COMPACT | JSON_REAL_PRECISION(15));
-    buf_reserve(out, need);
-    out->len += json_dumpb(doc, out->data + out->len, need, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    st_dump_doc(out, doc);
 }
 
 void st_encode_id(buf_t *out, const char *id, size_t idn)
@@ -641,7 +639,7 @@ void st_encode_id(buf_t *out, const char *id, size_t idn)
     buf_put_str(out, id, idn);
 }
 
-static void dump_into(buf_t *out, json_t *doc)
+void st_dump_doc(buf_t *out, json_t *doc)
 {
     size_t need = json_dumpb(doc, NULL, 0, JSON_COMPACT | JSON_REAL_PRECISION(15));
     buf_reserve(out, need);
@@ -652,7 +650,7 @@ static void dump_into(buf_t *out, json_t *doc)
 /* Writes doc without its closing brace, ready for more members: "{...," or "{". */
 static void open_doc(buf_t *out, json_t *doc)
 {
-    dump_into(out, doc);
+    st_dump_doc(out, doc);
     out->len--; /* the '}' */
     if (out->data[out->len - 1] != '{')
         buf_append(out, ",", 1);

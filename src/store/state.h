@@ -114,6 +114,9 @@ int st_event_seen(const state_t *st, const char *id, size_t n);
 /* Payload builders for the non-event records (the caller appends them to the log). */
 void st_encode_doc(buf_t *out, const char *id, size_t idn, json_t *doc);
 void st_encode_id(buf_t *out, const char *id, size_t idn);
+/* Appends doc as compact JSON (15 significant digits for reals), the form the log stores
+ * and the API answers with. */
+void st_dump_doc(buf_t *out, json_t *doc);
 
 /* Readers: call with the lock held for reading. Append JSON to out; -1 when unknown. */
 int st_item_json(const state_t *st, const char *id, size_t n, buf_t *out);
