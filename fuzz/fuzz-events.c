@@ -304,6 +304,45 @@ static int props_all_strings(json_t *obj)
     return 1;
 }
 
+static int key_cmp(const void *a, const void *b)
+{
+    const char *x = *(const char *const *)a, *y = *(const char *const *)b;
+    size_t xn = strlen(x), yn = strlen(y), n = xn < yn ? xn : yn;
+    int c = memcmp(x, y, n);
+    return c ? c : xn < yn ? -1 : xn > yn;
+}
+
+/* The code the reader gives properties that break a rule: it looks at the keys in
+ * byte order (jansson keeps the last value of a repeated key, as the reader does) and
+ * reports the first one with a value that is not a string (invalid_type) or a key or
+ * value too long (too_long); past that, more than 256 keys is too_long. */
+static const char *props_first_problem(json_t *obj)
+{
+    json_t *p = json_object_get(obj, "properties");
+    size_t n = json_object_size(p), i = 0;
+    const char **keys = malloc((n ? n : 1) * sizeof *keys);
+    const char *k;
+    json_t *v;
+    json_object_foreach(p, k, v) keys[i++] = k;
+    qsort(keys, n, sizeof *keys, key_cmp);
+    const char *code = n > 256 ? "too_long" : NULL;
+    /* Past 1,024 keys the reader's pair table overflows: too_long before any value is
+     * looked at (with exactly 1,024 keys a repeated key after them overflows it too). */
+    for (i = 0; i < n && n < 1024; i++) {
+        v = json_object_get(p, keys[i]);
+        if (!json_is_string(v)) {
+            code = "invalid_type";
+            break;
+        }
+        if (strlen(keys[i]) > 256 || json_string_length(v) > 4096) {
+            code = "too_long";
+            break;
+        }
+    }
+    free(keys);
+    return code ? code : "(none)";
+}
+
 /* One element jansson parsed (v), against what the reader made of it. */
 static void check_value(const where_t *w, json_t *v, const evt_t *e, const val_error_t *err)
 {
@@ -347,7 +386,7 @@ static void check_value(const where_t *w, json_t *v, const evt_t *e, const val_e
     if (strcmp(rerr.field, "properties") == 0 && json_is_object(json_object_get(v, "properties"))) {
         /* The reference checks the map in hash order, stopping at the first problem;
          * the reader reports a non-string value before any length problem. */
-        const char *want = props_all_strings(v) ? "too_long" : "invalid_type";
+        const char *want = props_first_problem(v);
         if (is(err->code, want))
             return;
         if (is(err->code, "invalid_type") && props_all_strings(v) && known("properties-dup-nonstring"))

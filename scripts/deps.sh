@@ -3,7 +3,7 @@
 # nothing when every package is already there. Run as root (or via sudo).
 set -euo pipefail
 
-BUILD_PKGS="build-essential cmake pkg-config libh2o-evloop-dev libjansson-dev libssl-dev zlib1g-dev"
+BUILD_PKGS="build-essential cmake pkg-config libh2o-evloop-dev libjansson-dev libssl-dev zlib1g-dev libopenblas-dev liblapacke-dev"
 TEST_PKGS="libcurl4-openssl-dev curl clang libclang-rt-14-dev"
 BENCH_PKGS="wrk nginx-light libmicrohttpd-dev libevent-dev"
 

@@ -4,6 +4,7 @@
 #include "eval/eval.h"
 #include "gen/gen.h"
 #include "ingest/import.h"
+#include "models/train.h"
 #include "util/flags.h"
 #include "util/slog.h"
 #include "util/timeutil.h"
@@ -23,6 +24,7 @@ static void usage_main(FILE *f)
                "  serve     run the HTTP API over the data directory\n"
                "  gen       write a synthetic shop data set (catalog, customers, events)\n"
                "  import    load a file (Online Retail CSV, sequences, CSV, NDJSON) into the data directory\n"
+               "  train     train models (item-kNN, EASE, iALS) on the data directory's log\n"
                "  eval      measure the recommenders offline on the data directory (HR, NDCG, MRR, coverage)\n"
                "  version   print the version\n\n"
                "Run 'aisle <command> --help' for the flags of a command.\n",
@@ -56,6 +58,16 @@ static void usage_serve(FILE *f)
             "  --rank-cache-ms MS     how long trending/popular top lists are reused (AISLE_RANK_CACHE_MS) [1000]\n"
             "  --recency-decay F      for_you: weight of each older recent interaction against the next\n"
             "                         newer one; lower follows the last click more (AISLE_RECENCY_DECAY) [0.85]\n"
+            "  --blend LIST           for_you's source weights, e.g. co_view=1,co_purchase=1.5,category=0.3,\n"
+            "                         trending=0.1,knn=1,ease=1,ials=1 (AISLE_BLEND) [those]\n"
+            "  --retrain-every D      retrain the models from the log in the background every D, e.g. 6h;\n"
+            "                         0 for never (AISLE_RETRAIN_EVERY) [0]\n"
+            "  --retrain-models LIST  which models to retrain: knn, ease, ials (AISLE_RETRAIN_MODELS)\n"
+            "                         [those loaded, else knn,ials]\n"
+            "  --retrain-args ARGS    extra `aisle train` flags for retraining, e.g. \"--factors 128\"\n"
+            "                         (AISLE_RETRAIN_ARGS)\n"
+            "Models: DIR/models/{knn,ease,ials}.model (from `aisle train`) are loaded at start and on\n"
+            "POST /v1/admin/models/reload.\n"
             "  -h, --help             this help\n");
 }
 
@@ -81,24 +93,9 @@ static int parse_size(const char *s, size_t *out)
 /* "view=1,click=2,...": weights per event type; types not named keep theirs. */
 static int parse_weights(srv_config_t *c, const char *val)
 {
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", val);
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(tok, '=');
-        char *end = NULL;
-        int type = -1;
-        double w = -1;
-        if (eq) {
-            *eq = '\0';
-            type = evt_type_from_name(tok);
-            w = strtod(eq + 1, &end);
-        }
-        if (type < 0 || !end || *end || !(w >= 0 && w <= 1000)) {
-            fprintf(stderr, "aisle: --event-weights wants TYPE=WEIGHT pairs (weights 0 to 1000), got '%s'\n", val);
-            return -1;
-        }
-        c->store.prof.weight[type] = (float)w;
+    if (evt_parse_weights(val, c->store.prof.weight) != 0) {
+        fprintf(stderr, "aisle: --event-weights wants TYPE=WEIGHT pairs (weights 0 to 1000), got '%s'\n", val);
+        return -1;
     }
     return 0;
 }
@@ -209,6 +206,38 @@ static int set_option(srv_config_t *c, const char *name, const char *val)
         c->store.recency_decay = (float)d;
     } else if (strcmp(name, "event-weights") == 0) {
         return parse_weights(c, val);
+    } else if (strcmp(name, "blend") == 0) {
+        if (rec_blend_parse(&c->blend, val) != 0) {
+            fprintf(stderr, "aisle: --blend wants SOURCE=WEIGHT pairs (co_view, co_purchase, category, trending, knn, "
+                            "ease, ials; weights 0 to 1000), got '%s'\n", val);
+            return -1;
+        }
+    } else if (strcmp(name, "retrain-every") == 0) {
+        int64_t ms = 0;
+        if (strcmp(val, "0") != 0 && (time_parse_duration(val, &ms) || ms < 1000)) {
+            fprintf(stderr, "aisle: --retrain-every wants a duration of at least 1s such as 6h, or 0, got '%s'\n", val);
+            return -1;
+        }
+        c->retrain_every_ms = ms;
+    } else if (strcmp(name, "retrain-models") == 0) {
+        char buf[64] = "";
+        int ok = strlen(val) < sizeof buf && *val;
+        if (ok)
+            memcpy(buf, val, strlen(val) + 1);
+        char *save = NULL;
+        for (char *t = strtok_r(buf, ",", &save); t && ok; t = strtok_r(NULL, ",", &save))
+            ok = model_kind_from_name(t) != 0;
+        if (!ok) {
+            fprintf(stderr, "aisle: --retrain-models wants a list of knn, ease, ials, got '%s'\n", val);
+            return -1;
+        }
+        snprintf(c->retrain_models, sizeof c->retrain_models, "%s", val);
+    } else if (strcmp(name, "retrain-args") == 0) {
+        if (strlen(val) >= sizeof c->retrain_args) {
+            fprintf(stderr, "aisle: --retrain-args is too long\n");
+            return -1;
+        }
+        snprintf(c->retrain_args, sizeof c->retrain_args, "%s", val);
     } else {
         fprintf(stderr, "aisle: unknown flag --%s (see aisle serve --help)\n", name);
         return -1;
@@ -223,7 +252,9 @@ static const struct {
                {"AISLE_MAX_BODY", "max-body"}, {"AISLE_MAX_BATCH", "max-batch"}, {"AISLE_LOG_LEVEL", "log-level"},
                {"AISLE_DIVERSITY", "diversity"}, {"AISLE_RANK_CACHE_MS", "rank-cache-ms"},
                {"AISLE_AFFINITY_HALF_LIFE", "affinity-half-life"}, {"AISLE_TRENDING_HALF_LIVES", "trending-half-lives"},
-               {"AISLE_EVENT_WEIGHTS", "event-weights"}, {"AISLE_RECENCY_DECAY", "recency-decay"}};
+               {"AISLE_EVENT_WEIGHTS", "event-weights"}, {"AISLE_RECENCY_DECAY", "recency-decay"},
+               {"AISLE_BLEND", "blend"}, {"AISLE_RETRAIN_EVERY", "retrain-every"},
+               {"AISLE_RETRAIN_MODELS", "retrain-models"}, {"AISLE_RETRAIN_ARGS", "retrain-args"}};
 
 static int set_flag(void *ud, const char *name, const char *val)
 {
@@ -268,6 +299,8 @@ int main(int argc, char **argv)
         return gen_main(argc - 2, argv + 2);
     if (strcmp(cmd, "import") == 0)
         return imp_main(argc - 2, argv + 2);
+    if (strcmp(cmd, "train") == 0)
+        return train_main(argc - 2, argv + 2);
     if (strcmp(cmd, "eval") == 0)
         return ev_main(argc - 2, argv + 2);
     fprintf(stderr, "aisle: unknown command '%s'\n\n", cmd);

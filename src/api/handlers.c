@@ -560,6 +560,16 @@ static int get_ready(h2o_req_t *req)
     return check_ready(req);
 }
 
+/* A POST endpoint without a body that needs the replayed state. */
+static int post_ready(h2o_req_t *req)
+{
+    if (!method_is(req, "POST")) {
+        method_not_allowed(req, "POST");
+        return 0;
+    }
+    return check_ready(req);
+}
+
 int srv_route(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
@@ -621,6 +631,15 @@ int srv_route(h2o_handler_t *self, h2o_req_t *req)
     } else if (PATH_IS("/v1/popular")) {
         if (get_ready(req))
             api_top(req, 1);
+    } else if (PATH_IS("/v1/admin/models")) {
+        if (get_ready(req))
+            api_models_get(req);
+    } else if (PATH_IS("/v1/admin/models/reload")) {
+        if (post_ready(req))
+            api_models_reload(req);
+    } else if (PATH_IS("/v1/admin/models/retrain")) {
+        if (post_ready(req))
+            api_models_retrain(req);
     } else if (PATH_STARTS("/v1/items/")) {
         entity_route(req, path + 10, n - 10, 1);
     } else if (PATH_STARTS("/v1/users/")) {

@@ -261,12 +261,24 @@ static void put_reason(const state_t *st, const rec_hit_t *h, buf_t *out)
         else
             buf_puts(&r, "you bought this before");
         break;
+    case WHY_SIMILAR_TO:
+    case WHY_CHOSEN_WITH:
+    case WHY_TASTE:
+        if (h->ref == INTERN_NONE) {
+            buf_puts(&r, "picked for you from what you did");
+            break;
+        }
+        buf_puts(&r, h->why == WHY_SIMILAR_TO    ? "similar to "
+                     : h->why == WHY_CHOSEN_WITH ? "customers who chose "
+                                                 : "matches your interest in ");
+        put_title(st, h->ref, &r);
+        if (h->why == WHY_CHOSEN_WITH)
+            buf_puts(&r, " also chose this");
+        break;
     }
     buf_put_json_str(out, r.data ? r.data : "", r.len);
     buf_free(&r);
 }
-
-static const char *source_names[] = {"co_view", "co_purchase", "category", "trending", "popular", "history"};
 
 /* Renders hits (lock held), records them, answers. */
 static void reply_hits(h2o_req_t *req, srv_t *srv, const char *scenario, const rec_hit_t *hits, size_t n,
@@ -290,9 +302,9 @@ static void reply_hits(h2o_req_t *req, srv_t *srv, const char *scenario, const r
         put_reason(st, &hits[i], &b);
         buf_puts(&b, "],\"sources\":[");
         int first = 1;
-        for (int s = 0; s < 6; s++)
+        for (int s = 0; s < REC_NSOURCES; s++)
             if (hits[i].sources & (1u << s)) {
-                buf_printf(&b, "%s\"%s\"", first ? "" : ",", source_names[s]);
+                buf_printf(&b, "%s\"%s\"", first ? "" : ",", rec_source_names[s]);
                 first = 0;
             }
         buf_puts(&b, "]}");
@@ -320,6 +332,7 @@ void api_recommend(h2o_req_t *req, const char *user_id)
     }
     rec_hit_t hits[MAX_N];
     size_t n = 0;
+    ms_set_t *models = srv_models(srv); /* the set this answer uses, even if a new one comes */
     pthread_rwlock_rdlock(&srv->st->lock);
     resolve_query(srv, q);
     state_t *st = srv->st;
@@ -340,10 +353,11 @@ void api_recommend(h2o_req_t *req, const char *user_id)
         else if (strcmp(q->scenario, "trending") == 0)
             n = rec_trending(st, srv->cache, p, &q->f, now, hits, (size_t)q->n);
         else
-            n = rec_for_you(st, srv->cache, p, &q->f, now, hits, (size_t)q->n);
+            n = rec_for_you(st, srv->cache, models, &srv->cfg.blend, p, &q->f, now, hits, (size_t)q->n);
     }
     reply_hits(req, srv, q->scenario, hits, n, pid);
     pthread_rwlock_unlock(&srv->st->lock);
+    ms_release(models);
 out:
     free(q);
 }

@@ -20,6 +20,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+struct srv_later {
+    srv_later_t *next;
+    srv_thread_t *t;
+    h2o_req_t *req; /* NULL once the client went away */
+    srv_later_t **guard;
+    int status;
+    buf_t body;
+};
+
 struct pending {
     pending_t *next;
     h2o_req_t *req; /* NULL once the client went away */
@@ -44,6 +53,7 @@ void srv_config_default(srv_config_t *c)
     c->diversity = 3;
     c->rank_cache_ms = 1000;
     c->shown_cap = 1u << 16;
+    rec_blend_default(&c->blend);
 }
 
 srv_thread_t *srv_thread_of(h2o_req_t *req)
@@ -56,10 +66,12 @@ static const char *reason_of(int status)
     switch (status) {
     case 200: return "OK";
     case 201: return "Created";
+    case 202: return "Accepted";
     case 400: return "Bad Request";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 413: return "Payload Too Large";
+    case 409: return "Conflict";
     case 415: return "Unsupported Media Type";
     case 422: return "Unprocessable Entity";
     case 500: return "Internal Server Error";
@@ -119,6 +131,69 @@ void srv_respond(h2o_req_t *req, int status, buf_t *body, uint64_t lsn)
     atomic_fetch_add(&t->npending, 1);
     if (log_durable(srv->log) >= lsn)
         flush_pending(t);
+}
+
+static void on_later_dispose(void *p)
+{
+    srv_later_t **guard = p;
+    if (*guard)
+        (*guard)->req = NULL;
+}
+
+srv_later_t *srv_later(h2o_req_t *req)
+{
+    srv_later_t *l = calloc(1, sizeof *l);
+    if (!l)
+        abort();
+    l->t = srv_thread_of(req);
+    l->req = req;
+    l->guard = h2o_mem_alloc_shared(&req->pool, sizeof(srv_later_t *), on_later_dispose);
+    *l->guard = l;
+    return l;
+}
+
+static void wake(srv_thread_t *t);
+
+void srv_later_done(srv_later_t *l, int status, buf_t *body)
+{
+    l->status = status;
+    l->body = *body;
+    buf_init(body);
+    srv_thread_t *t = l->t;
+    pthread_mutex_lock(&t->mail_mu);
+    l->next = t->mail;
+    t->mail = l;
+    pthread_mutex_unlock(&t->mail_mu);
+    wake(t);
+}
+
+/* Sends what other threads finished (loop thread). */
+static void flush_mail(srv_thread_t *t)
+{
+    pthread_mutex_lock(&t->mail_mu);
+    srv_later_t *l = t->mail;
+    t->mail = NULL;
+    pthread_mutex_unlock(&t->mail_mu);
+    while (l) {
+        srv_later_t *next = l->next;
+        if (l->req) {
+            *l->guard = NULL;
+            send_now(l->req, l->status, &l->body);
+        }
+        buf_free(&l->body);
+        free(l);
+        l = next;
+    }
+}
+
+ms_set_t *srv_models(srv_t *srv)
+{
+    pthread_mutex_lock(&srv->models_mu);
+    ms_set_t *m = srv->models;
+    if (m)
+        ms_retain(m);
+    pthread_mutex_unlock(&srv->models_mu);
+    return m;
 }
 
 void srv_error(h2o_req_t *req, int status, const char *code, const char *field, const char *fmt, ...)
@@ -186,6 +261,7 @@ static void on_wake(h2o_socket_t *sock, const char *err)
     uint64_t v;
     ssize_t r = read(t->wake_fd, &v, sizeof v);
     (void)r;
+    flush_mail(t);
     if (t->srv->log)
         flush_pending(t);
 }
@@ -251,6 +327,7 @@ static void *thread_main(void *arg)
         h2o_evloop_run(t->ctx.loop, 50);
         if (atomic_load(&t->srv->stopping)) {
             begin_close(t);
+            flush_mail(t);
             if (t->srv->log)
                 flush_pending(t);
             /* Finish in-flight work: answer everything waiting on the log, and give
@@ -295,6 +372,7 @@ static int setup_threads(srv_t *srv)
     for (int i = 0; i < cfg->threads; i++) {
         srv_thread_t *t = &srv->threads[i];
         t->srv = srv;
+        pthread_mutex_init(&t->mail_mu, NULL);
         t->listen_fd = bind_listener(cfg, port);
         if (t->listen_fd < 0)
             return -1;
@@ -332,6 +410,7 @@ int srv_run(const srv_config_t *cfg_in)
     srv->st = st_new_with(&srv->cfg.store);
     srv->cache = rec_cache_new(srv->cfg.rank_cache_ms);
     srv->shown = shown_new(srv->cfg.shown_cap, srv->started_ms);
+    pthread_mutex_init(&srv->models_mu, NULL);
 
     /* Signals are taken synchronously by the main thread (sigwait); every other
      * thread inherits the mask. */
@@ -383,6 +462,8 @@ int srv_run(const srv_config_t *cfg_in)
     log = NULL;
     if (rec_cache_start(srv->cache, srv->st) != 0)
         goto out;
+    if (modeler_start(srv) != 0)
+        goto out;
     atomic_store(&srv->ready, 1);
     slog_info("ready", "items=%u users=%u events=%llu", srv->st->live_items, intern_count(srv->st->users),
               (unsigned long long)srv->st->events);
@@ -393,6 +474,7 @@ int srv_run(const srv_config_t *cfg_in)
     rc = 0;
 out:
     atomic_store(&srv->stopping, 1);
+    modeler_stop(srv); /* its answers go out before the loops close */
     for (int i = 0; i < nstarted; i++)
         wake(&srv->threads[i]);
     for (int i = 0; i < nstarted; i++)
@@ -403,6 +485,7 @@ out:
     }
     log_close(log); /* opened but never started: releases the lock */
     rec_cache_free(srv->cache); /* its refresher reads the store: stop it first */
+    ms_release(srv->models);
     st_free(srv->st);
     shown_free(srv->shown);
     if (rc == 0)

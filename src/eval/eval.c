@@ -35,6 +35,8 @@ void ev_opts_default(ev_opts_t *o)
     o->threads = 2;
     o->models = "live,popular";
     o->recency_decay = 0.85f;
+    rec_blend_default(&o->blend);
+    train_opts_default(&o->train);
 }
 
 /* One test case: a customer and the item they went on to choose. */
@@ -58,6 +60,7 @@ typedef struct {
     uint64_t ts_cap;
     int64_t cut_ms;
     state_t *st;
+    ix_builder_t *ix; /* the training part as a matrix, when models are trained */
     uint64_t train_records;
 } split_t;
 
@@ -159,6 +162,8 @@ static int train(void *ud, uint8_t type, const void *p, size_t n, uint64_t lsn)
             if (uid != INTERN_NONE && uid < s->test_cap && idx >= s->test[uid].cut)
                 return 0; /* the test interaction and what the customer did after it */
         }
+        if (s->ix)
+            ix_builder_add(s->ix, &e);
     }
     st_apply(s->st, type, p, n);
     s->train_records++;
@@ -173,8 +178,22 @@ static int cmp_i64(const void *a, const void *b)
 
 /* ---- answering ----------------------------------------------------------------------- */
 
-enum { M_LIVE, M_POPULAR, M__N };
-static const char *model_names[M__N] = {"live", "popular"};
+enum { M_LIVE, M_REALTIME, M_KNN, M_EASE, M_IALS, M_POPULAR, M__N };
+static const char *model_names[M__N] = {"live", "realtime", "knn", "ease", "ials", "popular"};
+
+/* Whether name is in the comma-separated list. */
+static int listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; p && *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && memcmp(p, name, n) == 0)
+            return 1;
+        p = e ? e + 1 : NULL;
+    }
+    return 0;
+}
 
 typedef struct {
     double hr[EV_KS], ndcg[EV_KS], mrr, pop;
@@ -186,24 +205,26 @@ typedef struct {
     split_t *s;
     int model;
     rec_cache_t *cache;
+    const ms_set_t *set;
+    rec_blend_t blend;
     uint32_t from, to; /* test users [from, to) */
     acc_t acc;
     const uint32_t *catalog; /* items with a catalog document, for negatives */
     uint32_t ncatalog;
 } job_t;
 
-static uint32_t answer(const split_t *s, int model, rec_cache_t *cache, const prof_t *p, uint64_t seed,
-                       rec_hit_t *out, size_t cap)
+static uint32_t answer(const job_t *j, const prof_t *p, uint64_t seed, rec_hit_t *out, size_t cap)
 {
+    const split_t *s = j->s;
     rec_filter_t f;
     rec_filter_default(&f);
     f.in_stock_only = 0;
     f.exclude_cart = 0;
     f.tie_seed = seed | 1;
     int64_t now = s->st->last_event_ms;
-    if (model == M_POPULAR)
-        return (uint32_t)rec_popular(s->st, cache, p, &f, now, out, cap);
-    return (uint32_t)rec_for_you(s->st, cache, p, &f, now, out, cap);
+    if (j->model == M_POPULAR)
+        return (uint32_t)rec_popular(s->st, j->cache, p, &f, now, out, cap);
+    return (uint32_t)rec_for_you(s->st, j->cache, j->set, &j->blend, p, &f, now, out, cap);
 }
 
 static void *run_job(void *arg)
@@ -229,7 +250,7 @@ static void *run_job(void *arg)
         int rank = 0; /* 1-based; 0: not found */
         if (o->protocol == EV_LOO_SAMPLED) {
             /* The test item against negatives: scores of every candidate, 0 for the rest. */
-            uint32_t n = answer(s, j->model, j->cache, p, seed, hits, 2048);
+            uint32_t n = answer(j, p, seed, hits, 2048);
             float ts = 0;
             for (uint32_t i = 0; i < n; i++)
                 if (hits[i].item == target)
@@ -253,7 +274,7 @@ static void *run_job(void *arg)
             }
             rank = 1 + (int)above + (int)(hash_mix(seed ^ 7) % (ties + 1)); /* ties at random */
         } else {
-            uint32_t n = answer(s, j->model, j->cache, p, seed, hits, MAX_RANK);
+            uint32_t n = answer(j, p, seed, hits, MAX_RANK);
             for (uint32_t i = 0; i < n; i++) {
                 if (hits[i].item == target && !rank)
                     rank = (int)i + 1;
@@ -295,7 +316,9 @@ int ev_run(const char *data_dir, const ev_opts_t *o, ev_row_t *rows, size_t *nro
 {
     char logdir[1100];
     snprintf(logdir, sizeof logdir, "%s/log", data_dir);
-    split_t s = {o, intern_new(), intern_new(), intern_new(), NULL, 0, 0, NULL, 0, 0, NULL, 0};
+    split_t s = {o, intern_new(), intern_new(), intern_new(), NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0};
+    ms_set_t *set = NULL;
+    double train_s[MODEL__MAX + 1] = {0};
     int rc = -1;
     uint32_t *catalog = NULL;
     log_replay_stats_t ls;
@@ -327,9 +350,36 @@ int ev_run(const char *data_dir, const ev_opts_t *o, ev_row_t *rows, size_t *nro
     cfg.recency_decay = o->recency_decay;
     s.st = st_new_with(&cfg);
     s.events = 0;
+    static const model_kind_t trained[] = {MODEL_KNN, MODEL_EASE, MODEL_IALS};
+    int any_model = 0;
+    for (size_t k = 0; k < sizeof trained / sizeof trained[0]; k++)
+        any_model |= listed(o->models, model_kind_name(trained[k]));
+    if (any_model)
+        s.ix = ix_builder_new(&o->train.ix);
     log_scan(logdir, train, &s, &ls);
     info->train_seconds = (double)(time_mono_ns() - t0) / 1e9;
     info->train_records = s.train_records;
+    /* The trained models, on exactly what the store was given. */
+    set = ms_new(1);
+    if (s.ix) {
+        ix_matrix_t *x = ix_build(s.ix);
+        s.ix = NULL;
+        for (size_t k = 0; k < sizeof trained / sizeof trained[0]; k++) {
+            if (!listed(o->models, model_kind_name(trained[k])))
+                continue;
+            uint64_t tm = time_mono_ns();
+            char why[600];
+            model_t *m = train_model(x, trained[k], &o->train, why, sizeof why);
+            if (!m) {
+                ix_free(x);
+                fail(err, errlen, "training %s: %s", model_kind_name(trained[k]), why);
+                goto out;
+            }
+            train_s[trained[k]] = (double)(time_mono_ns() - tm) / 1e9;
+            ms_add(set, m, s.st, NULL);
+        }
+        ix_free(x);
+    }
     uint32_t nitems = intern_count(s.st->items);
     catalog = malloc((nitems + 1) * sizeof *catalog);
     if (!catalog)
@@ -352,16 +402,38 @@ int ev_run(const char *data_dir, const ev_opts_t *o, ev_row_t *rows, size_t *nro
     info->test_users = tested;
 
     for (int m = 0; m < M__N; m++) {
-        if (!strstr(o->models, model_names[m]))
+        if (!listed(o->models, model_names[m]))
             continue;
+        /* Which sources answer for this row. */
+        rec_blend_t blend = o->blend;
+        double row_train = 0;
+        if (m == M_REALTIME) {
+            blend.knn = blend.ease = blend.ials = 0;
+        } else if (m == M_KNN || m == M_EASE || m == M_IALS) {
+            model_kind_t kind = m == M_KNN ? MODEL_KNN : m == M_EASE ? MODEL_EASE : MODEL_IALS;
+            blend = (rec_blend_t){0};
+            *(kind == MODEL_KNN ? &blend.knn : kind == MODEL_EASE ? &blend.ease : &blend.ials) = 1;
+            row_train = train_s[kind];
+        } else if (m == M_LIVE) {
+            for (int k = 0; k <= MODEL__MAX; k++)
+                row_train += train_s[k];
+        }
         int nt = o->threads > 0 ? o->threads : 1;
         job_t *jobs = calloc((size_t)nt, sizeof *jobs);
         pthread_t *th = calloc((size_t)nt, sizeof *th);
         rec_cache_t *cache = rec_cache_new(1000000000); /* the store does not change */
         uint64_t t1 = time_mono_ns();
         for (int t = 0; t < nt; t++) {
-            jobs[t] = (job_t){&s, m, cache, (uint32_t)((uint64_t)nusers * t / nt),
-                              (uint32_t)((uint64_t)nusers * (t + 1) / nt), {{0}}, catalog, info->catalog_items};
+            jobs[t] = (job_t){&s,
+                              m,
+                              cache,
+                              set,
+                              blend,
+                              (uint32_t)((uint64_t)nusers * t / nt),
+                              (uint32_t)((uint64_t)nusers * (t + 1) / nt),
+                              {{0}},
+                              catalog,
+                              info->catalog_items};
             jobs[t].acc.shown = calloc(nitems + 1, 1);
             pthread_create(&th[t], NULL, run_job, &jobs[t]);
         }
@@ -397,6 +469,7 @@ int ev_run(const char *data_dir, const ev_opts_t *o, ev_row_t *rows, size_t *nro
         r->coverage = info->catalog_items ? (double)covered / info->catalog_items : 0;
         r->avg_popularity = sum.pop_n ? sum.pop / (double)sum.pop_n : 0;
         r->seconds = (double)(time_mono_ns() - t1) / 1e9;
+        r->train_seconds = row_train;
         free(sum.shown);
         rec_cache_free(cache);
         free(jobs);
@@ -406,6 +479,8 @@ int ev_run(const char *data_dir, const ev_opts_t *o, ev_row_t *rows, size_t *nro
     rc = 0;
 out:
     free(catalog);
+    ms_release(set);
+    ix_builder_free(s.ix);
     st_free(s.st);
     intern_free(s.users);
     intern_free(s.items);
@@ -429,7 +504,9 @@ static void usage(FILE *f)
                "Evaluates the recommenders on the log of DIR through the serving code (see docs/EVAL.md).\n\n"
                "  --data DIR          data directory (AISLE_DATA) [./data]\n"
                "  --protocol P        loo | loo-sampled | temporal [loo]\n"
-               "  --models LIST       comma-separated: live, popular [live,popular]\n"
+               "  --models LIST       comma-separated: live, realtime, knn, ease, ials, popular [live,popular]\n"
+               "                      (knn, ease, ials are trained on the training part; live blends them)\n"
+               "  --blend LIST        for_you's source weights (as aisle serve --blend)\n"
                "  --target TYPES      event types to predict, comma-separated [purchase]\n"
                "  --cut F             temporal: share of events before the cut [0.8]\n"
                "  --recency-decay F   for_you setting to evaluate (as aisle serve) [0.85]\n"
@@ -438,7 +515,9 @@ static void usage(FILE *f)
                "  --seed N            for samples and tie-breaking [42]\n"
                "  --threads N         [2]\n"
                "  --json              machine-readable output\n"
-               "  -h, --help          this help\n");
+               "Training flags (as aisle train):\n%s"
+               "  -h, --help          this help\n",
+            train_flags_help);
 }
 
 static int set(void *ud, const char *name, const char *val)
@@ -462,6 +541,24 @@ static int set(void *ud, const char *name, const char *val)
         }
     } else if (strcmp(name, "models") == 0) {
         c->o.models = val;
+        for (const char *p = val; p && *p;) {
+            const char *e = strchr(p, ',');
+            size_t len = e ? (size_t)(e - p) : strlen(p);
+            int ok = 0;
+            for (int m = 0; m < M__N; m++)
+                ok |= strlen(model_names[m]) == len && memcmp(model_names[m], p, len) == 0;
+            if (!ok) {
+                fprintf(stderr, "aisle: --models wants live, realtime, knn, ease, ials, popular, got '%s'\n", val);
+                return -1;
+            }
+            p = e ? e + 1 : NULL;
+        }
+    } else if (strcmp(name, "blend") == 0) {
+        if (rec_blend_parse(&c->o.blend, val) != 0) {
+            fprintf(stderr, "aisle: --blend wants SOURCE=WEIGHT pairs (co_view, co_purchase, category, trending, knn, "
+                            "ease, ials), got '%s'\n", val);
+            return -1;
+        }
     } else if (strcmp(name, "target") == 0) {
         char buf[256];
         snprintf(buf, sizeof buf, "%s", val);
@@ -505,8 +602,10 @@ static int set(void *ud, const char *name, const char *val)
         else
             c->o.threads = (int)v;
     } else {
-        fprintf(stderr, "aisle: unknown flag --%s (see aisle eval --help)\n", name);
-        return -1;
+        int rc = train_set_flag(&c->o.train, name, val);
+        if (rc == 1)
+            fprintf(stderr, "aisle: unknown flag --%s (see aisle eval --help)\n", name);
+        return rc ? -1 : 0;
     }
     return 0;
 }
@@ -541,22 +640,23 @@ int ev_main(int argc, char **argv)
         for (size_t i = 0; i < n; i++)
             printf("%s{\"model\":\"%s\",\"users\":%u,\"hr@10\":%.4f,\"ndcg@10\":%.4f,\"hr@20\":%.4f,\"ndcg@20\":%.4f,"
                    "\"recall@10\":%.4f,\"recall@20\":%.4f,\"mrr\":%.4f,\"coverage\":%.4f,\"avg_popularity\":%.1f,"
-                   "\"seconds\":%.3f}",
+                   "\"seconds\":%.3f,\"train_seconds\":%.3f}",
                    i ? "," : "", rows[i].name, rows[i].users, rows[i].hr[0], rows[i].ndcg[0], rows[i].hr[1],
                    rows[i].ndcg[1], rows[i].hr[0], rows[i].hr[1], rows[i].mrr, rows[i].coverage,
-                   rows[i].avg_popularity, rows[i].seconds);
+                   rows[i].avg_popularity, rows[i].seconds, rows[i].train_seconds);
         printf("]}\n");
         return 0;
     }
     printf("protocol %s: %llu test customers, %u catalog items, training replay %.2f s (%llu records)\n\n", proto,
            (unsigned long long)info.test_users, info.catalog_items, info.train_seconds,
            (unsigned long long)info.train_records);
-    printf("| model | users | HR@10 | NDCG@10 | HR@20 | NDCG@20 | MRR | coverage@10 | avg pop@10 | seconds |\n");
-    printf("|---|---|---|---|---|---|---|---|---|---|\n");
+    printf("| model | users | HR@10 | NDCG@10 | HR@20 | NDCG@20 | MRR | coverage@10 | avg pop@10 | train s | "
+           "answer s |\n");
+    printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < n; i++)
-        printf("| %s | %u | %.4f | %.4f | %.4f | %.4f | %.4f | %.3f | %.1f | %.2f |\n", rows[i].name, rows[i].users,
-               rows[i].hr[0], rows[i].ndcg[0], rows[i].hr[1], rows[i].ndcg[1], rows[i].mrr, rows[i].coverage,
-               rows[i].avg_popularity, rows[i].seconds);
+        printf("| %s | %u | %.4f | %.4f | %.4f | %.4f | %.4f | %.3f | %.1f | %.2f | %.2f |\n", rows[i].name,
+               rows[i].users, rows[i].hr[0], rows[i].ndcg[0], rows[i].hr[1], rows[i].ndcg[1], rows[i].mrr,
+               rows[i].coverage, rows[i].avg_popularity, rows[i].train_seconds, rows[i].seconds);
     printf("\n(one test item per customer, so Recall@k = HR@k)\n");
     return 0;
 }

@@ -13,6 +13,9 @@
 #ifndef AISLE_EVAL_H
 #define AISLE_EVAL_H
 
+#include "../models/train.h"
+#include "../rank/recs.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,8 +29,10 @@ typedef struct {
     uint32_t negatives;    /* sampled protocol */
     uint64_t seed;
     int threads;
-    const char *models; /* comma-separated: live, popular */
+    const char *models; /* comma-separated: live, realtime, knn, ease, ials, popular */
     float recency_decay; /* the store's for_you setting (as aisle serve --recency-decay) */
+    rec_blend_t blend;   /* for_you's source weights (as aisle serve --blend) */
+    train_opts_t train;  /* how knn, ease and ials are trained on the training part */
 } ev_opts_t;
 
 #define EV_KS 2 /* cut-offs: 10 and 20 */
@@ -40,6 +45,7 @@ typedef struct {
     double coverage;     /* distinct items in the top 10 lists / catalog items */
     double avg_popularity; /* mean training interactions of top-10 items */
     double seconds;      /* answering (the training replay is reported apart) */
+    double train_seconds; /* training the row's models on the training part */
 } ev_row_t;
 
 typedef struct {
@@ -51,7 +57,10 @@ typedef struct {
 extern const int ev_k[EV_KS];
 
 void ev_opts_default(ev_opts_t *o);
-/* Evaluates the models of o on DIR/log. rows: room for 8. Returns 0, or -1 with err. */
+/* Evaluates the models of o on DIR/log. rows: room for 8. Returns 0, or -1 with err.
+ * Rows: live (for_you as served: real-time sources and every trained model listed,
+ * blended), realtime (for_you without trained models), knn, ease, ials (for_you with only
+ * that model), popular. Each trained model is trained once on the training part. */
 int ev_run(const char *data_dir, const ev_opts_t *o, ev_row_t *rows, size_t *nrows, ev_info_t *info, char *err,
            size_t errlen);
 /* The `aisle eval` subcommand. */

@@ -8,6 +8,7 @@
 #include "jsonscan.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,30 @@ int evt_type_from_name(const char *s)
         if (strcmp(s, type_names[i]) == 0)
             return i;
     return -1;
+}
+
+int evt_parse_weights(const char *list, float *w)
+{
+    char buf[512];
+    float out[EVT__COUNT];
+    if (strlen(list) >= sizeof buf)
+        return -1;
+    memcpy(out, w, sizeof out);
+    snprintf(buf, sizeof buf, "%s", list);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '='), *end = NULL;
+        if (!eq)
+            return -1;
+        *eq = '\0';
+        int type = evt_type_from_name(tok);
+        double v = strtod(eq + 1, &end);
+        if (type < 0 || end == eq + 1 || *end || !(v >= 0 && v <= 1000))
+            return -1;
+        out[type] = (float)v;
+    }
+    memcpy(w, out, sizeof out);
+    return 0;
 }
 
 /* ---- reading one event object ---------------------------------------------------- */

@@ -38,6 +38,9 @@ typedef struct {
 const char *evt_type_name(evt_type_t t);
 /* -1 for an unknown name. */
 int evt_type_from_name(const char *s);
+/* Parses "view=1,click=2,purchase=8" into w[EVT__COUNT]; types not named keep their
+ * weight. Weights are 0 to 1000. Returns 0, or -1 (w untouched) when malformed. */
+int evt_parse_weights(const char *list, float *w);
 
 /* The events of one request body (POST /v1/events, an NDJSON file): a single object, a
  * JSON array, or NDJSON. Each element is either a valid event (err[i].code == NULL) or

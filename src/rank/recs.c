@@ -10,19 +10,52 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Blend weights of the candidate sources in for_you. */
-#define W_COVIEW 1.0f
-#define W_COBUY 1.5f
-#define W_CATEGORY 0.3f
-#define W_TRENDING 0.1f
 #define TOP_LIST 256   /* length of cached top lists */
 #define MAX_SEEDS PROF_RECENT /* recent interactions whose neighbours are candidates (8 would
                                  halve the work but cost 8% of HR@10 on aisle gen data) */
 
+const char *const rec_source_names[REC_NSOURCES] = {"co_view", "co_purchase", "category", "trending", "popular",
+                                                    "history",  "knn",         "ease",     "ials"};
+
+void rec_blend_default(rec_blend_t *b)
+{
+    *b = (rec_blend_t){.coview = 1.0f, .cobuy = 1.5f, .category = 0.3f, .trending = 0.1f, .knn = 1.0f,
+                       .ease = 1.0f, .ials = 1.0f};
+}
+
+int rec_blend_parse(rec_blend_t *b, const char *list)
+{
+    rec_blend_t out = *b;
+    float *slot[REC_NSOURCES] = {&out.coview, &out.cobuy, &out.category, &out.trending, NULL,
+                                 NULL,        &out.knn,   &out.ease,     &out.ials};
+    char buf[512];
+    if (strlen(list) >= sizeof buf)
+        return -1;
+    snprintf(buf, sizeof buf, "%s", list);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '='), *end = NULL;
+        if (!eq)
+            return -1;
+        *eq = '\0';
+        int k = 0;
+        while (k < REC_NSOURCES && (!slot[k] || strcmp(rec_source_names[k], tok) != 0))
+            k++;
+        double v = strtod(eq + 1, &end);
+        if (k == REC_NSOURCES || end == eq + 1 || *end || !(v >= 0 && v <= 1000))
+            return -1;
+        *slot[k] = (float)v;
+    }
+    *b = out;
+    return 0;
+}
+
 /* ---- candidate accumulator --------------------------------------------------------- */
 
-#define ACC_SLOTS 4096 /* hash slots, power of two */
-#define ACC_MAX 2048   /* candidates kept */
+#define ACC_SLOTS 8192 /* hash slots, power of two */
+#define ACC_MAX 4096   /* candidates kept */
+#define MODEL_HIST 64  /* the customer's most recent items the trained models read */
+#define MODEL_CANDIDATES 200 /* best items asked of each trained model */
 
 typedef struct {
     uint32_t key[ACC_SLOTS];
@@ -635,20 +668,137 @@ static int in_recent(const prof_t *p, uint32_t item)
     return 0;
 }
 
-size_t rec_for_you(const state_t *st, rec_cache_t *c, const prof_t *p, const rec_filter_t *f, int64_t now_ms,
-                   rec_hit_t *out, size_t cap)
+/* A customer's items as the trained models read them (store ids): the recent
+ * interactions and everything bought, each with the summed weight of its events, newest
+ * first, at most MODEL_HIST. */
+typedef struct {
+    uint32_t item;
+    float w;
+    int64_t ts;
+} hist_t;
+
+static int hist_newer(const void *a, const void *b)
 {
+    const hist_t *x = a, *y = b;
+    if (x->ts != y->ts)
+        return x->ts > y->ts ? -1 : 1;
+    return x->item < y->item ? -1 : x->item > y->item;
+}
+
+static size_t live_history(const state_t *st, const prof_t *p, hist_t *out)
+{
+    const float *w = st->cfg.prof.weight;
+    size_t n = 0;
+    hist_t *all = malloc(((size_t)p->recent_n + p->nbought + 1) * sizeof *all);
+    if (!all)
+        abort();
+    for (int k = 0; k < p->recent_n; k++) {
+        uint32_t item;
+        int type;
+        int64_t ts;
+        prof_recent(p, k, &item, &type, &ts);
+        if (type == EVT_PURCHASE || w[type] <= 0)
+            continue; /* purchases are counted from the bought list */
+        size_t i = 0;
+        while (i < n && all[i].item != item)
+            i++;
+        if (i == n)
+            all[n++] = (hist_t){item, 0, ts};
+        all[i].w += w[type];
+    }
+    for (uint32_t b = 0; b < p->nbought; b++) {
+        const prof_bought_t *pb = &p->bought[b];
+        size_t i = 0;
+        while (i < n && all[i].item != pb->item)
+            i++;
+        int64_t ts = (int64_t)pb->last_s * 1000;
+        if (i == n)
+            all[n++] = (hist_t){pb->item, 0, ts};
+        all[i].w += w[EVT_PURCHASE] * pb->count;
+        if (ts > all[i].ts)
+            all[i].ts = ts;
+    }
+    qsort(all, n, sizeof *all, hist_newer);
+    if (n > MODEL_HIST)
+        n = MODEL_HIST;
+    memcpy(out, all, n * sizeof *out);
+    free(all);
+    return n;
+}
+
+/* The history in a model's item numbers. */
+static size_t model_input(const ms_model_t *mm, const hist_t *h, size_t nh, model_in_t *in)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < nh; i++)
+        if (h[i].item < mm->nstore && mm->to_model[h[i].item] != MODEL_NONE)
+            in[n++] = (model_in_t){mm->to_model[h[i].item], h[i].w};
+    return n;
+}
+
+static const struct {
+    model_kind_t kind;
+    rec_why_t why;
+    uint32_t src;
+} model_sources[] = {{MODEL_KNN, WHY_SIMILAR_TO, SRC_KNN}, {MODEL_EASE, WHY_CHOSEN_WITH, SRC_EASE},
+                     {MODEL_IALS, WHY_TASTE, SRC_IALS}};
+
+static float model_weight(const rec_blend_t *b, model_kind_t k)
+{
+    return k == MODEL_KNN ? b->knn : k == MODEL_EASE ? b->ease : b->ials;
+}
+
+/* The history item that speaks most for a model's pick: the reason shown with it. */
+static uint32_t model_because(const ms_model_t *mm, const model_in_t *in, size_t nin, uint32_t item)
+{
+    const model_t *m = mm->m;
+    uint32_t best = MODEL_NONE;
+    float best_v = -INFINITY;
+    for (size_t h = 0; h < nin; h++) {
+        float v = 0;
+        if (m->kind == MODEL_EASE) {
+            v = m->B[(size_t)in[h].item * m->nitems + item];
+        } else if (m->kind == MODEL_KNN) {
+            const uint32_t *nb = m->nbr + (size_t)in[h].item * m->dim;
+            for (uint32_t i = 0; i < m->dim && nb[i] != MODEL_NONE; i++)
+                if (nb[i] == item) {
+                    v = m->sim[(size_t)in[h].item * m->dim + i];
+                    break;
+                }
+        } else {
+            v = vec_dot(m->Y + (size_t)in[h].item * m->dim, m->Y + (size_t)item * m->dim, m->dim);
+        }
+        v *= model_cell(m, in[h].w);
+        if (v > best_v) {
+            best_v = v;
+            best = in[h].item;
+        }
+    }
+    return best == MODEL_NONE ? INTERN_NONE : mm->to_store[best];
+}
+
+size_t rec_for_you(const state_t *st, rec_cache_t *c, const ms_set_t *models, const rec_blend_t *blend,
+                   const prof_t *p, const rec_filter_t *f, int64_t now_ms, rec_hit_t *out, size_t cap)
+{
+    rec_blend_t defaults;
+    if (!blend) {
+        rec_blend_default(&defaults);
+        blend = &defaults;
+    }
     acc_t *a = acc_new();
     rec_hit_t *top = malloc(TOP_LIST * sizeof *top);
     if (!top)
         abort();
     const float *w = st->cfg.prof.weight;
     int personal = 0;
+    hist_t hist[MODEL_HIST];
+    size_t nhist = 0;
     if (p) {
         /* Neighbours of what the customer did last, newest first and weighted by how
          * much each kind of event says. */
         float seed_w = 1.0f;
-        for (int k = 0; k < p->recent_n && k < MAX_SEEDS; k++, seed_w *= st->cfg.recency_decay) {
+        for (int k = 0; k < p->recent_n && k < MAX_SEEDS && (blend->coview > 0 || blend->cobuy > 0);
+             k++, seed_w *= st->cfg.recency_decay) {
             uint32_t item;
             int type;
             int64_t ts;
@@ -657,21 +807,21 @@ size_t rec_for_you(const state_t *st, rec_cache_t *c, const prof_t *p, const rec
             if (sw <= 0)
                 continue;
             const cooc_slot_t *s;
-            size_t n = cooc_get(st->coview, item, &s);
+            size_t n = blend->coview > 0 ? cooc_get(st->coview, item, &s) : 0;
             for (size_t i = 0; i < n; i++)
                 if (!in_recent(p, s[i].item))
-                    acc_add(a, s[i].item, W_COVIEW * sw * cooc_sim(st->coview, item, &s[i]), WHY_VIEWED_WITH, item,
-                            SRC_COVIEW);
-            n = cooc_get(st->cobuy, item, &s);
+                    acc_add(a, s[i].item, blend->coview * sw * cooc_sim(st->coview, item, &s[i]), WHY_VIEWED_WITH,
+                            item, SRC_COVIEW);
+            n = blend->cobuy > 0 ? cooc_get(st->cobuy, item, &s) : 0;
             for (size_t i = 0; i < n; i++)
                 if (!in_recent(p, s[i].item))
-                    acc_add(a, s[i].item, W_COBUY * sw * cooc_sim(st->cobuy, item, &s[i]), WHY_BOUGHT_WITH, item,
-                            SRC_COBUY);
+                    acc_add(a, s[i].item, blend->cobuy * sw * cooc_sim(st->cobuy, item, &s[i]), WHY_BOUGHT_WITH,
+                            item, SRC_COBUY);
             personal = 1;
         }
         /* Popular items of the categories the customer likes most. */
         float total = 0;
-        for (int i = 0; i < PROF_CATS; i++)
+        for (int i = 0; i < PROF_CATS && blend->category > 0; i++)
             total += prof_cat_weight(p, i, now_ms, &st->cfg.prof);
         for (int i = 0; i < PROF_CATS && total > 0; i++) {
             float cw = prof_cat_weight(p, i, now_ms, &st->cfg.prof) / total;
@@ -680,14 +830,34 @@ size_t rec_for_you(const state_t *st, rec_cache_t *c, const prof_t *p, const rec
             size_t n = top_list(st, c, TOP_POPULAR, p->cat[i], now_ms, top, 40);
             for (size_t j = 0; j < n; j++)
                 if (!in_recent(p, top[j].item))
-                    acc_add(a, top[j].item, W_CATEGORY * cw * top[j].score / top[0].score, WHY_CATEGORY, p->cat[i],
-                            SRC_CATEGORY);
+                    acc_add(a, top[j].item, blend->category * cw * top[j].score / top[0].score, WHY_CATEGORY,
+                            p->cat[i], SRC_CATEGORY);
             personal = 1;
+        }
+        /* The trained models, each read with the customer's live history. */
+        if (models)
+            nhist = live_history(st, p, hist);
+        for (size_t k = 0; k < sizeof model_sources / sizeof model_sources[0] && nhist; k++) {
+            const ms_model_t *mm = ms_get(models, model_sources[k].kind);
+            float mw = model_weight(blend, model_sources[k].kind);
+            if (!mm || mw <= 0)
+                continue;
+            model_in_t in[MODEL_HIST];
+            size_t nin = model_input(mm, hist, nhist, in);
+            vec_hit_t mh[MODEL_CANDIDATES];
+            size_t n = nin ? model_score(mm->m, in, nin, mh, MODEL_CANDIDATES) : 0;
+            for (size_t j = 0; j < n && mh[0].score > 0 && mh[j].score > 0; j++) {
+                uint32_t item = mm->to_store[mh[j].item];
+                if (item != INTERN_NONE)
+                    acc_add(a, item, mw * mh[j].score / mh[0].score, model_sources[k].why, INTERN_NONE,
+                            model_sources[k].src);
+            }
+            personal |= n > 0;
         }
     }
     /* Trending: a small share for everyone, everything for a visitor we know nothing of. */
     size_t n = top_list(st, c, TOP_TRENDING, INTERN_NONE, now_ms, top, 50);
-    add_top(a, top, n, personal ? W_TRENDING : 1.0f, INTERN_NONE);
+    add_top(a, top, n, personal ? blend->trending : 1.0f, INTERN_NONE);
     if (!personal) {
         n = top_list(st, c, TOP_POPULAR, INTERN_NONE, now_ms, top, 100);
         add_top(a, top, n, 0.5f, INTERN_NONE);
@@ -698,7 +868,20 @@ size_t rec_for_you(const state_t *st, rec_cache_t *c, const prof_t *p, const rec
         for (size_t i = 0; i < a->n; i++)
             if (in_recent(p, a->e[i].item))
                 a->e[i].score = 0;
-    return finish_acc(st, p, f, a, out, cap);
+    size_t m = finish_acc(st, p, f, a, out, cap);
+    /* Name the reason of the models' picks that made the answer (only for these: it
+     * takes a look at each history item). */
+    for (size_t i = 0; i < m; i++)
+        for (size_t k = 0; k < sizeof model_sources / sizeof model_sources[0]; k++) {
+            const ms_model_t *mm;
+            if (out[i].why != model_sources[k].why || !(mm = ms_get(models, model_sources[k].kind)))
+                continue;
+            model_in_t in[MODEL_HIST];
+            size_t nin = model_input(mm, hist, nhist, in);
+            uint32_t mi = out[i].item < mm->nstore ? mm->to_model[out[i].item] : MODEL_NONE;
+            out[i].ref = mi == MODEL_NONE ? INTERN_NONE : model_because(mm, in, nin, mi);
+        }
+    return m;
 }
 
 size_t rec_buy_again(const state_t *st, const prof_t *p, const rec_filter_t *f, int64_t now_ms, rec_hit_t *out,

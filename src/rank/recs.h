@@ -7,6 +7,7 @@
 #ifndef AISLE_RECS_H
 #define AISLE_RECS_H
 
+#include "../models/modelset.h"
 #include "../store/state.h"
 #include "shown.h"
 
@@ -21,10 +22,39 @@ typedef enum {
     WHY_TRENDING,    /* ref: category, or INTERN_NONE for overall */
     WHY_POPULAR,     /* ref: category, or INTERN_NONE */
     WHY_BUY_AGAIN,   /* ref: times bought */
+    WHY_SIMILAR_TO,  /* item-kNN; ref: the customer's item it is most similar to */
+    WHY_CHOSEN_WITH, /* EASE; ref: the customer's item that speaks most for it */
+    WHY_TASTE,       /* iALS; ref: the customer's item closest to it in taste */
 } rec_why_t;
 
 /* Candidate sources, as bits in rec_hit_t.sources. */
-enum { SRC_COVIEW = 1, SRC_COBUY = 2, SRC_CATEGORY = 4, SRC_TRENDING = 8, SRC_POPULAR = 16, SRC_HISTORY = 32 };
+enum {
+    SRC_COVIEW = 1,
+    SRC_COBUY = 2,
+    SRC_CATEGORY = 4,
+    SRC_TRENDING = 8,
+    SRC_POPULAR = 16,
+    SRC_HISTORY = 32,
+    SRC_KNN = 64,
+    SRC_EASE = 128,
+    SRC_IALS = 256,
+};
+#define REC_NSOURCES 9
+/* "co_view", "co_purchase", "category", "trending", "popular", "history", "knn", "ease",
+ * "ials": source bit i's name. */
+extern const char *const rec_source_names[REC_NSOURCES];
+
+/* How for_you weighs its candidate sources. Each source's scores are first put on one
+ * scale (co-occurrence: cosine similarities; the others: divided by their best). A
+ * weight of 0 leaves a source out. */
+typedef struct {
+    float coview, cobuy, category, trending, knn, ease, ials;
+} rec_blend_t;
+
+void rec_blend_default(rec_blend_t *b);
+/* Parses "co_view=1,ease=2,..." (names as in rec_source_names; weights 0 to 1000) into
+ * b; names not given keep their weight. Returns 0, or -1 (b untouched). */
+int rec_blend_parse(rec_blend_t *b, const char *list);
 
 typedef struct {
     uint32_t item;
@@ -66,9 +96,11 @@ void rec_cache_free(rec_cache_t *c); /* stops the thread */
 void rec_filter_default(rec_filter_t *f);
 
 /* Each writes up to cap hits, best first, into out and returns how many. p may be NULL
- * (an unknown visitor: cold start). now_ms is the stream's clock (st->last_event_ms). */
-size_t rec_for_you(const state_t *st, rec_cache_t *c, const prof_t *p, const rec_filter_t *f, int64_t now_ms,
-                   rec_hit_t *out, size_t cap);
+ * (an unknown visitor: cold start). now_ms is the stream's clock (st->last_event_ms).
+ * for_you also asks the trained models of `models` (may be NULL) with the customer's live
+ * history, weighted by blend (NULL: the defaults). */
+size_t rec_for_you(const state_t *st, rec_cache_t *c, const ms_set_t *models, const rec_blend_t *blend,
+                   const prof_t *p, const rec_filter_t *f, int64_t now_ms, rec_hit_t *out, size_t cap);
 size_t rec_buy_again(const state_t *st, const prof_t *p, const rec_filter_t *f, int64_t now_ms, rec_hit_t *out,
                      size_t cap);
 size_t rec_trending(const state_t *st, rec_cache_t *c, const prof_t *p, const rec_filter_t *f, int64_t now_ms,

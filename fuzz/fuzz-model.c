@@ -1,0 +1,50 @@
+/* libFuzzer driver: model files (src/models/model.c), as `aisle serve` maps them from
+ * DIR/models. Any bytes must be either refused with a message or accepted as a model
+ * whose every array lies inside the input; an accepted model must answer a few
+ * histories (item ids looked up, scores ranked) without reading outside it. */
+#define FUZZ_NAME "fuzz-model"
+#include "fuzz.h"
+#include "models/model.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    /* The file is used in place once mapped: give it a page-aligned copy, as mmap would. */
+    void *copy = NULL;
+    CHECK(posix_memalign(&copy, 4096, size ? size : 1) == 0);
+    memcpy(copy, data, size);
+    char err[512] = "";
+    model_t *m = model_parse(copy, size, err, sizeof err);
+    if (!m) {
+        CHECK(err[0] != '\0'); /* a refusal says why */
+        free(copy);
+        return 0;
+    }
+    CHECK(m->kind >= MODEL_KNN && m->kind <= MODEL__MAX);
+    CHECK(m->params != NULL);
+    size_t total = 0;
+    for (uint32_t i = 0; i < m->nitems; i++) {
+        size_t n;
+        const char *id = model_item_id(m, i, &n);
+        CHECK(n > 0 && (const uint8_t *)id >= (const uint8_t *)copy && (const uint8_t *)id + n <= (uint8_t *)copy + size);
+        total += n;
+    }
+    (void)total;
+    if (m->nitems) {
+        model_in_t in[3] = {{0, 1}, {m->nitems - 1, 8}, {m->nitems / 2, 0.5f}};
+        vec_hit_t out[16];
+        size_t k = model_score(m, in, 3, out, 16);
+        CHECK(k <= 16 && k <= m->nitems);
+        for (size_t i = 0; i < k; i++) {
+            CHECK(out[i].item < m->nitems);
+            CHECK(i == 0 || !(out[i].score > out[i - 1].score));
+        }
+    }
+    model_free(m);
+    free(copy);
+    return 0;
+}

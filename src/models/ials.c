@@ -1,0 +1,276 @@
+/* iALS training (alternating sweeps; rows of a side solved on every core by conjugate
+ * gradient, the Gram matrix of the other side by OpenBLAS ssyrk) and serving (fold-in
+ * by LAPACK sposv, then a scan over all item factors). */
+#include "ials.h"
+
+#include "../util/hash.h"
+#include "../util/timeutil.h"
+
+#include <cblas.h>
+#include <lapacke.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void ials_opts_default(ials_opts_t *o)
+{
+    memset(o, 0, sizeof *o);
+    o->factors = 64;
+    o->lambda = 1.0f;
+    o->alpha = 10.0f;
+    o->iterations = 15;
+    o->cg_steps = 3;
+    o->binary = 0;
+    o->seed = 42;
+}
+
+static float cell(int binary, float v)
+{
+    return binary ? 1.0f : log1pf(v);
+}
+
+/* One side of a sweep: every row's factor solved against the other side's. */
+typedef struct {
+    const uint64_t *ptr;
+    const uint32_t *idx;
+    const float *val;
+    uint32_t nrows;
+    const float *other; /* the other side's factors */
+    const float *G;     /* their Gram matrix, k x k */
+    float *F;           /* this side, solved in place */
+    uint32_t k, cg_steps;
+    float lambda, alpha;
+    int binary;
+    double *rowloss; /* NULL, or per row: its share of the training loss */
+    atomic_uint next;
+} side_t;
+
+/* out = (G + lambda I + sum_i (c_i - 1) y_i y_i^T) v over the row's cells. */
+static void apply_A(const side_t *s, uint64_t from, uint64_t to, const float *v, float *out, float *tmp)
+{
+    uint32_t k = s->k;
+    vec_gemv(out, s->G, v, k, k);
+    for (uint32_t d = 0; d < k; d++)
+        out[d] += s->lambda * v[d];
+    (void)tmp;
+    for (uint64_t q = from; q < to; q++) {
+        const float *y = s->other + (size_t)s->idx[q] * k;
+        float c1 = s->alpha * cell(s->binary, s->val[q]);
+        vec_axpy(out, c1 * vec_dot(y, v, k), y, k);
+    }
+}
+
+static void *side_worker(void *arg)
+{
+    side_t *s = arg;
+    uint32_t k = s->k;
+    float *buf = malloc((size_t)k * 5 * sizeof *buf);
+    if (!buf)
+        abort();
+    float *b = buf, *r = buf + k, *p = buf + 2 * k, *Ap = buf + 3 * k, *tmp = buf + 4 * k;
+    for (;;) {
+        uint32_t row = atomic_fetch_add(&s->next, 64);
+        if (row >= s->nrows)
+            break;
+        uint32_t end = row + 64 < s->nrows ? row + 64 : s->nrows;
+        for (; row < end; row++) {
+            uint64_t from = s->ptr[row], to = s->ptr[row + 1];
+            float *x = s->F + (size_t)row * k;
+            /* b = sum c_i y_i (preference 1 on every cell of the row) */
+            memset(b, 0, k * sizeof *b);
+            for (uint64_t q = from; q < to; q++)
+                vec_axpy(b, 1.0f + s->alpha * cell(s->binary, s->val[q]), s->other + (size_t)s->idx[q] * k, k);
+            apply_A(s, from, to, x, Ap, tmp);
+            for (uint32_t d = 0; d < k; d++)
+                p[d] = r[d] = b[d] - Ap[d];
+            float rr = vec_dot(r, r, k);
+            for (uint32_t step = 0; step < s->cg_steps && rr > 1e-12f; step++) {
+                apply_A(s, from, to, p, Ap, tmp);
+                float pAp = vec_dot(p, Ap, k);
+                if (!(pAp > 0))
+                    break;
+                float a = rr / pAp;
+                vec_axpy(x, a, p, k);
+                vec_axpy(r, -a, Ap, k);
+                float rr2 = vec_dot(r, r, k);
+                float beta = rr2 / rr;
+                for (uint32_t d = 0; d < k; d++)
+                    p[d] = r[d] + beta * p[d];
+                rr = rr2;
+            }
+            if (s->rowloss) {
+                /* sum over all other-side items of (x.y)^2 is x^T G x; observed cells add
+                 * c (1 - s)^2 - s^2. */
+                vec_gemv(tmp, s->G, x, k, k);
+                double l = vec_dot(x, tmp, k) + s->lambda * vec_dot(x, x, k);
+                for (uint64_t q = from; q < to; q++) {
+                    float sc = vec_dot(x, s->other + (size_t)s->idx[q] * k, k);
+                    float c = 1.0f + s->alpha * cell(s->binary, s->val[q]);
+                    l += c * (1 - sc) * (1 - sc) - sc * sc;
+                }
+                s->rowloss[row] = l;
+            }
+        }
+    }
+    free(buf);
+    return NULL;
+}
+
+static void run_side(side_t *s, int nt)
+{
+    atomic_store(&s->next, 0);
+    pthread_t th[64];
+    int started = 0;
+    for (; started < nt; started++)
+        if (pthread_create(&th[started], NULL, side_worker, s) != 0)
+            break;
+    if (!started)
+        side_worker(s);
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+}
+
+/* G = F^T F (k x k, full), F being n x k. */
+static void gram(const float *F, uint32_t n, uint32_t k, float *G)
+{
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasTrans, (int)k, (int)n, 1.0f, F, (int)k, 0.0f, G, (int)k);
+    for (uint32_t i = 0; i < k; i++)
+        for (uint32_t j = 0; j < i; j++)
+            G[(size_t)i * k + j] = G[(size_t)j * k + i];
+}
+
+/* A normal variate from a counter-based generator, so the start is the same for a seed
+ * whatever the thread count. */
+static float gauss(uint64_t seed, uint64_t i)
+{
+    uint64_t a = hash_mix(seed ^ (i * 2 + 1)), b = hash_mix(seed ^ (i * 2 + 2) ^ 0x5bd1e995);
+    double u1 = ((double)(a >> 11) + 0.5) / 9007199254740992.0, u2 = (double)(b >> 11) / 9007199254740992.0;
+    return (float)(sqrt(-2 * log(u1)) * cos(2 * M_PI * u2));
+}
+
+model_t *ials_train(const ix_matrix_t *x, const ials_opts_t *o, char *err, size_t errlen)
+{
+    uint32_t k = o->factors, nu = x->nusers, ni = x->nitems;
+    if (ni == 0 || nu == 0) {
+        snprintf(err, errlen, "there are no interactions to train on");
+        return NULL;
+    }
+    if (k == 0 || k > 1024) {
+        snprintf(err, errlen, "--factors must be 1 to 1024");
+        return NULL;
+    }
+    uint64_t t0 = time_mono_ns();
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int nt = o->threads > 0 ? o->threads : ncpu > 0 ? (int)ncpu : 1;
+    if (nt > 64)
+        nt = 64;
+    openblas_set_num_threads(nt);
+    model_t *m = model_new(MODEL_IALS, ni, k);
+    float *Y = model_own(m, (size_t)ni * k * sizeof *Y);
+    float *G = model_own(m, (size_t)k * k * sizeof *G);
+    float *X = calloc((size_t)nu * k, sizeof *X);
+    double *rowloss = malloc((size_t)ni * sizeof *rowloss);
+    if (!X || !rowloss)
+        abort();
+    float scale = 0.1f / sqrtf((float)k);
+    for (uint64_t i = 0; i < (uint64_t)ni * k; i++)
+        Y[i] = scale * gauss(o->seed, i);
+    side_t users = {x->row, x->col, x->val, nu, Y, G, X, k, o->cg_steps, o->lambda, o->alpha, o->binary, NULL, 0};
+    side_t items = {x->ccol, x->crow, x->cval, ni, X, G, Y, k, o->cg_steps, o->lambda, o->alpha, o->binary,
+                    rowloss, 0};
+    double loss = 0;
+    for (uint32_t it = 0; it < o->iterations; it++) {
+        uint64_t ts = time_mono_ns();
+        gram(Y, ni, k, G);
+        run_side(&users, nt);
+        gram(X, nu, k, G);
+        run_side(&items, nt);
+        loss = 0;
+        for (uint32_t i = 0; i < ni; i++)
+            loss += rowloss[i];
+        for (uint64_t i = 0; i < (uint64_t)nu * k; i++)
+            loss += (double)o->lambda * X[i] * X[i];
+        if (o->progress)
+            o->progress(o->progress_ud, it + 1, loss, (double)(time_mono_ns() - ts) / 1e9);
+    }
+    gram(Y, ni, k, G); /* what serving folds customers in against */
+    free(X);
+    free(rowloss);
+    model_set_ids(m, x->items);
+    m->Y = Y;
+    m->gram = G;
+    m->lambda = o->lambda;
+    m->alpha = o->alpha;
+    m->binary = o->binary;
+    m->events = x->events;
+    m->users = nu;
+    m->train_seconds = (double)(time_mono_ns() - t0) / 1e9;
+    char params[512];
+    snprintf(params, sizeof params,
+             "{\"factors\":%u,\"lambda\":%g,\"alpha\":%g,\"iterations\":%u,\"cg_steps\":%u,\"binary\":%s,"
+             "\"seed\":%llu,\"threads\":%d,\"loss\":%.6g}",
+             k, (double)o->lambda, (double)o->alpha, o->iterations, o->cg_steps, o->binary ? "true" : "false",
+             (unsigned long long)o->seed, nt, loss);
+    m->params = strdup(params);
+    return m;
+}
+
+int ials_fold_in(const model_t *m, const model_in_t *in, size_t nin, float *out)
+{
+    uint32_t k = m->dim;
+    float *A = malloc((size_t)k * k * sizeof *A);
+    float *b = calloc(k, sizeof *b);
+    if (!A || !b)
+        abort();
+    memcpy(A, m->gram, (size_t)k * k * sizeof *A);
+    for (uint32_t d = 0; d < k; d++)
+        A[(size_t)d * k + d] += m->lambda;
+    size_t used = 0;
+    for (size_t h = 0; h < nin; h++) {
+        if (in[h].item >= m->nitems || !(in[h].w > 0))
+            continue;
+        const float *y = m->Y + (size_t)in[h].item * k;
+        float c1 = m->alpha * model_cell(m, in[h].w);
+        for (uint32_t r = 0; r < k; r++) /* upper triangle, row-major */
+            vec_axpy(A + (size_t)r * k + r, c1 * y[r], y + r, k - r);
+        vec_axpy(b, 1.0f + c1, y, k);
+        used++;
+    }
+    int rc = -1;
+    if (used && LAPACKE_sposv(LAPACK_ROW_MAJOR, 'U', (lapack_int)k, 1, A, (lapack_int)k, b, 1) == 0) {
+        if (out)
+            memcpy(out, b, k * sizeof *b);
+        rc = 0;
+    }
+    free(A);
+    free(b);
+    return rc;
+}
+
+size_t ials_score(const model_t *m, const model_in_t *in, size_t nin, vec_hit_t *out, size_t k)
+{
+    float *xu = malloc((size_t)m->dim * sizeof *xu);
+    if (!xu)
+        abort();
+    if (ials_fold_in(m, in, nin, xu) != 0) {
+        free(xu);
+        return 0;
+    }
+    float *s = malloc((size_t)m->nitems * sizeof *s);
+    uint8_t *skip = calloc(m->nitems, 1);
+    if (!s || !skip)
+        abort();
+    vec_gemv(s, m->Y, xu, m->nitems, m->dim);
+    for (size_t h = 0; h < nin; h++)
+        if (in[h].item < m->nitems)
+            skip[in[h].item] = 1;
+    size_t got = vec_top(s, m->nitems, skip, -INFINITY, out, k);
+    free(s);
+    free(skip);
+    free(xu);
+    return got;
+}

@@ -1,0 +1,26 @@
+/* Small dense kernels the models run per request and in training: dot products,
+ * axpy, matrix-vector products, and picking the best scores. Built for the machine's
+ * vector unit where it has AVX2/FMA (chosen at load time), plain SSE2 otherwise. */
+#ifndef AISLE_VEC_H
+#define AISLE_VEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    uint32_t item;
+    float score;
+} vec_hit_t;
+
+float vec_dot(const float *a, const float *b, size_t n);
+/* y += a * x */
+void vec_axpy(float *y, float a, const float *x, size_t n);
+/* y[i] = dot(M[i*n ..], x) for i < m: M is m x n, row-major. */
+void vec_gemv(float *y, const float *M, const float *x, size_t m, size_t n);
+/* The best `k` of scores[0..n) (skipping those with skip[i] set, when skip is given, and
+ * those not above floor), best first; ties in index order. Returns how many. */
+size_t vec_top(const float *scores, size_t n, const uint8_t *skip, float floor, vec_hit_t *out, size_t k);
+/* Sorts hits best first (ties by item). */
+void vec_sort_hits(vec_hit_t *h, size_t n);
+
+#endif
