@@ -1,4 +1,4 @@
-/* Model objects and the model file: writing it atomically, mapping it back, and the
+/* Model objects and the model file: writing it atomically, reading it back, and the
  * checks that keep a damaged or foreign file from ever being used. */
 #include "model.h"
 
@@ -16,7 +16,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -104,8 +103,6 @@ void model_free(model_t *m)
         return;
     for (int i = 0; i < m->nown; i++)
         free(m->own[i]);
-    if (m->map)
-        munmap(m->map, m->map_len);
     free(m->params);
     free(m);
 }
@@ -442,6 +439,9 @@ model_t *model_parse(const void *data, size_t len, char *err, size_t errlen)
 
 model_t *model_load(const char *path, char *err, size_t errlen)
 {
+    /* Read, not mapped: a file overwritten in place (cp over it, an editor) must not
+     * change or truncate a model that is being served (a mapped page past a new end of
+     * file is SIGBUS). The layout still allows mapping for tools that want it. */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
@@ -454,20 +454,35 @@ model_t *model_load(const char *path, char *err, size_t errlen)
         return NULL;
     }
     size_t len = (size_t)sb.st_size;
-    void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+    void *data = NULL;
+    if (posix_memalign(&data, 4096, len) != 0) {
+        close(fd);
+        fail(err, errlen, "%s: out of memory for %zu bytes", path, len);
+        return NULL;
+    }
+    size_t got = 0;
+    while (got < len) {
+        ssize_t r = read(fd, (char *)data + got, len - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
     close(fd);
-    if (map == MAP_FAILED) {
-        fail(err, errlen, "cannot map %s: %s", path, strerror(errno));
+    if (got != len) {
+        free(data);
+        fail(err, errlen, "%s: the file changed size while it was read", path);
         return NULL;
     }
     char why[400];
-    model_t *m = model_parse(map, len, why, sizeof why);
+    model_t *m = model_parse(data, len, why, sizeof why);
     if (!m) {
-        munmap(map, len);
+        free(data);
         fail(err, errlen, "%s: %s", path, why);
         return NULL;
     }
-    m->map = map;
+    m->own[m->nown++] = data;
     m->map_len = len;
     return m;
 }

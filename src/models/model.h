@@ -7,7 +7,8 @@
  *     i64 created_ms, u64 events, u64 users, f64 train_seconds, u32 nsections,
  *     u32 table_crc, u64 file_bytes, zeros, u32 header_crc (CRC32C of bytes 0..123);
  *   section table: nsections x {u32 id, u32 crc32c, u64 offset, u64 bytes};
- *   sections, each at a 64-byte aligned offset, so a mapped file is used in place.
+ *   sections, each at a 64-byte aligned offset, so the file read (or mapped) whole is
+ *   used in place.
  * Every byte is covered by a checksum: a damaged, truncated or foreign file is refused
  * with a message saying what is wrong, and nothing of it is used. */
 #ifndef AISLE_MODEL_H
@@ -47,8 +48,8 @@ typedef struct {
     uint64_t events, users;
     double train_seconds;
     char *params; /* hyperparameters as a JSON object; owned */
-    /* What backs the arrays: a mapped file, or memory the model owns. */
-    void *map;
+    /* What backs the arrays: memory the model owns (a file read whole, or a trainer's
+     * arrays); map_len: bytes of the file it was read from, 0 when trained here. */
     size_t map_len;
     void *own[8];
     int nown;
@@ -73,10 +74,10 @@ const char *model_item_id(const model_t *m, uint32_t i, size_t *n);
 /* Writes m to path atomically (temporary file, fsync, rename, fsync of the folder).
  * Returns 0, or -1 with err. */
 int model_write(const model_t *m, const char *path, char *err, size_t errlen);
-/* Maps and checks the file at path. Returns the model (caller owns), or NULL with err. */
+/* Reads and checks the file at path. Returns the model (caller owns), or NULL with err. */
 model_t *model_load(const char *path, char *err, size_t errlen);
 /* Checks and reads a model from memory that stays alive and unchanged while the model
- * is used (the fuzz driver's entry point; model_load maps the file and calls it). */
+ * is used (the fuzz driver's entry point; model_load reads the file and calls it). */
 model_t *model_parse(const void *data, size_t len, char *err, size_t errlen);
 
 /* A customer's history as a model reads it: model item numbers with the summed weights

@@ -654,7 +654,7 @@ static size_t finish_acc(const state_t *st, const prof_t *p, const rec_filter_t 
 /* Adds a top list to the accumulator, scaled so that its best item scores weight. */
 static void add_top(acc_t *a, const rec_hit_t *top, size_t n, float weight, uint32_t ref)
 {
-    if (!n || top[0].score <= 0)
+    if (!n || top[0].score <= 0 || weight <= 0)
         return;
     for (size_t i = 0; i < n; i++)
         acc_add(a, top[i].item, weight * top[i].score / top[0].score, top[i].why, ref, top[i].sources);
