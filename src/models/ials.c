@@ -198,10 +198,12 @@ model_t *ials_train(const ix_matrix_t *x, const ials_opts_t *o, char *err, size_
             o->progress(o->progress_ud, it + 1, loss, (double)(time_mono_ns() - ts) / 1e9);
     }
     gram(Y, ni, k, G); /* what serving folds customers in against */
+    m->Y = Y;
+    if ((uint64_t)ni * k * sizeof(float) > IALS_INDEX_BYTES)
+        ials_index(m);
     free(X);
     free(rowloss);
     model_set_ids(m, x->items);
-    m->Y = Y;
     m->gram = G;
     m->lambda = o->lambda;
     m->alpha = o->alpha;
@@ -251,26 +253,212 @@ int ials_fold_in(const model_t *m, const model_in_t *in, size_t nin, float *out)
     return rc;
 }
 
+/* ---- the index for large catalogs ----------------------------------------------------- */
+
+typedef struct {
+    const model_t *m;
+    const float *cent;
+    uint32_t nc;
+    uint32_t *assign;
+    uint32_t from, to;
+} assign_job_t;
+
+/* Nearest centroid (L2) of each item in [from, to): argmax y.c - |c|^2 / 2. */
+static void *assign_worker(void *arg)
+{
+    assign_job_t *j = arg;
+    uint32_t d = j->m->dim;
+    float *dots = malloc((size_t)j->nc * sizeof *dots), *half = malloc((size_t)j->nc * sizeof *half);
+    if (!dots || !half)
+        abort();
+    for (uint32_t c = 0; c < j->nc; c++)
+        half[c] = 0.5f * vec_dot(j->cent + (size_t)c * d, j->cent + (size_t)c * d, d);
+    for (uint32_t i = j->from; i < j->to; i++) {
+        vec_gemv(dots, j->cent, j->m->Y + (size_t)i * d, j->nc, d);
+        uint32_t best = 0;
+        for (uint32_t c = 1; c < j->nc; c++)
+            if (dots[c] - half[c] > dots[best] - half[best])
+                best = c;
+        j->assign[i] = best;
+    }
+    free(dots);
+    free(half);
+    return NULL;
+}
+
+void ials_index(model_t *m)
+{
+    if (m->Yq)
+        return;
+    uint32_t n = m->nitems, d = m->dim;
+    uint32_t nc = (uint32_t)sqrt((double)n);
+    if (nc < 1)
+        nc = 1;
+    float *cent = model_own(m, (size_t)nc * d * sizeof *cent);
+    uint32_t *assign = malloc((size_t)n * sizeof *assign), *count = malloc((size_t)nc * sizeof *count);
+    double *sum = malloc((size_t)nc * d * sizeof *sum);
+    if (!assign || !count || !sum)
+        abort();
+    /* k-means (Lloyd), started from evenly spaced items: deterministic. */
+    for (uint32_t c = 0; c < nc; c++)
+        memcpy(cent + (size_t)c * d, m->Y + (size_t)((uint64_t)c * n / nc) * d, d * sizeof *cent);
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    int nt = ncpu > 1 ? (ncpu > 8 ? 8 : (int)ncpu) : 1;
+    for (int iter = 0; iter < IALS_KMEANS_ITERATIONS; iter++) {
+        assign_job_t jobs[8];
+        pthread_t th[8];
+        int started = 0;
+        for (int t = nt - 1; t >= 0; t--) { /* the calling thread takes the first share, last */
+            jobs[t] = (assign_job_t){m, cent, nc, assign, (uint32_t)((uint64_t)n * t / nt),
+                                     (uint32_t)((uint64_t)n * (t + 1) / nt)};
+            if (t == 0 || pthread_create(&th[t], NULL, assign_worker, &jobs[t]) != 0)
+                assign_worker(&jobs[t]);
+            else
+                started |= 1 << t;
+        }
+        for (int t = 1; t < nt; t++)
+            if (started & (1 << t))
+                pthread_join(th[t], NULL);
+        memset(sum, 0, (size_t)nc * d * sizeof *sum);
+        memset(count, 0, (size_t)nc * sizeof *count);
+        for (uint32_t i = 0; i < n; i++) {
+            count[assign[i]]++;
+            for (uint32_t k = 0; k < d; k++)
+                sum[(size_t)assign[i] * d + k] += m->Y[(size_t)i * d + k];
+        }
+        for (uint32_t c = 0; c < nc; c++)
+            if (count[c]) /* an emptied cluster keeps its centroid */
+                for (uint32_t k = 0; k < d; k++)
+                    cent[(size_t)c * d + k] = (float)(sum[(size_t)c * d + k] / count[c]);
+    }
+    /* Rows in cluster order, so a probed cluster is one contiguous run of int8 rows. */
+    uint32_t *start = model_own(m, ((size_t)nc + 1) * sizeof *start);
+    uint32_t *items = model_own(m, (size_t)n * sizeof *items);
+    int8_t *q = model_own(m, (size_t)n * d);
+    float *scale = model_own(m, (size_t)n * sizeof *scale);
+    memset(count, 0, (size_t)nc * sizeof *count);
+    for (uint32_t i = 0; i < n; i++)
+        count[assign[i]]++;
+    start[0] = 0;
+    for (uint32_t c = 0; c < nc; c++)
+        start[c + 1] = start[c] + count[c];
+    memcpy(count, start, (size_t)nc * sizeof *count);
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t r = count[assign[i]]++;
+        items[r] = i;
+        scale[r] = vec_quantize(q + (size_t)r * d, m->Y + (size_t)i * d, d);
+    }
+    free(assign);
+    free(count);
+    free(sum);
+    /* Each cluster's radius: no item of it lies further from the centroid, so
+     * y . x <= c . x + |x| r bounds what a cluster can hold. */
+    float *radius = model_own(m, (size_t)nc * sizeof *radius);
+    for (uint32_t c = 0; c < nc; c++)
+        for (uint32_t r = start[c]; r < start[c + 1]; r++) {
+            const float *y = m->Y + (size_t)items[r] * d, *cc = cent + (size_t)c * d;
+            double dd = 0;
+            for (uint32_t k = 0; k < d; k++)
+                dd += (double)(y[k] - cc[k]) * (y[k] - cc[k]);
+            if ((float)sqrt(dd) > radius[c])
+                radius[c] = (float)sqrt(dd);
+        }
+    m->ivf_radius = radius;
+    m->ivf_cent = cent;
+    m->ivf_start = start;
+    m->ivf_items = items;
+    m->ivf_n = nc;
+    m->Yq = q;
+    m->Yscale = scale;
+}
+
+/* The best `want` items by approximate score. Clusters are visited by the most they can
+ * score (c . x + |x| r, an upper bound of y . x for their items), their int8 rows scanned
+ * into a heap of the best `want`; the visit stops once no cluster left can beat the
+ * heap's worst (with IALS_BOUND_SLACK for the int8 error) and at least
+ * IALS_PROBE_SHARE of the items were seen, or at IALS_PROBE_MAX of them. */
+static size_t approx_top(const model_t *m, const float *xu, vec_hit_t *out, size_t want)
+{
+    uint32_t d = m->dim, nc = m->ivf_n;
+    int8_t xq[1024];
+    float xs = vec_quantize(xq, xu, d);
+    vec_hit_t *order = malloc((size_t)nc * sizeof *order);
+    float *cs = malloc((size_t)nc * sizeof *cs);
+    int32_t *dots = NULL;
+    size_t dots_cap = 0;
+    if (!order || !cs)
+        abort();
+    vec_gemv(cs, m->ivf_cent, xu, nc, d);
+    float xn = sqrtf(vec_dot(xu, xu, d));
+    for (uint32_t c = 0; c < nc; c++)
+        order[c] = (vec_hit_t){c, cs[c] + xn * m->ivf_radius[c]};
+    vec_sort_hits(order, nc);
+    size_t least = (size_t)((double)m->nitems * IALS_PROBE_SHARE), most = (size_t)((double)m->nitems * IALS_PROBE_MAX);
+    size_t seen = 0, got = 0;
+    for (uint32_t o = 0; o < nc && seen < most; o++) {
+        if (got == want && seen >= least && order[o].score * (1 + IALS_BOUND_SLACK) < out[0].score)
+            break; /* nothing further can make the list */
+        uint32_t c = order[o].item, b = m->ivf_start[c], len = m->ivf_start[c + 1] - b;
+        if (len > dots_cap) {
+            dots_cap = len * 2;
+            dots = realloc(dots, dots_cap * sizeof *dots);
+            if (!dots)
+                abort();
+        }
+        vec_gemv_i8(dots, m->Yq + (size_t)b * d, xq, len, d);
+        for (uint32_t i = 0; i < len; i++) {
+            float a = (float)dots[i] * m->Yscale[b + i] * xs;
+            if (got < want || a > out[0].score)
+                vec_heap_offer(out, &got, want, (vec_hit_t){m->ivf_items[b + i], a});
+        }
+        seen += len;
+    }
+    free(order);
+    free(cs);
+    free(dots);
+    return got;
+}
+
+static int in_history(const model_in_t *in, size_t nin, uint32_t item)
+{
+    for (size_t h = 0; h < nin; h++)
+        if (in[h].item == item)
+            return 1;
+    return 0;
+}
+
 size_t ials_score(const model_t *m, const model_in_t *in, size_t nin, vec_hit_t *out, size_t k)
 {
-    float *xu = malloc((size_t)m->dim * sizeof *xu);
+    uint32_t d = m->dim;
+    float *xu = malloc((size_t)d * sizeof *xu);
     if (!xu)
         abort();
     if (ials_fold_in(m, in, nin, xu) != 0) {
         free(xu);
         return 0;
     }
+    /* Candidates: every item (exact), or the best of the approximate int8 scan, enough
+     * of them that the history items can be dropped and k still remain. */
+    size_t want = m->Yq ? IALS_RESCORE * k + nin : k + nin;
+    vec_hit_t *cand = malloc(want * sizeof *cand);
     float *s = malloc((size_t)m->nitems * sizeof *s);
-    uint8_t *skip = calloc(m->nitems, 1);
-    if (!s || !skip)
+    if (!cand || !s)
         abort();
-    vec_gemv(s, m->Y, xu, m->nitems, m->dim);
-    for (size_t h = 0; h < nin; h++)
-        if (in[h].item < m->nitems)
-            skip[in[h].item] = 1;
-    size_t got = vec_top(s, m->nitems, skip, -INFINITY, out, k);
+    size_t nc = m->Yq ? approx_top(m, xu, cand, want) : 0;
+    if (m->Yq) {
+        for (size_t c = 0; c < nc; c++) /* exact scores for the short list */
+            cand[c].score = vec_dot(m->Y + (size_t)cand[c].item * d, xu, d);
+        vec_sort_hits(cand, nc);
+    } else {
+        vec_gemv(s, m->Y, xu, m->nitems, d);
+        nc = vec_top(s, m->nitems, NULL, -INFINITY, cand, want);
+    }
+    size_t got = 0;
+    for (size_t c = 0; c < nc && got < k; c++)
+        if (!in_history(in, nin, cand[c].item))
+            out[got++] = cand[c];
+    free(cand);
     free(s);
-    free(skip);
     free(xu);
     return got;
 }

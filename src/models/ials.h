@@ -31,6 +31,22 @@ model_t *ials_train(const ix_matrix_t *x, const ials_opts_t *o, char *err, size_
  * c = 1 + alpha * w) into out_factor (room for dim; may be NULL). Returns 0, or -1 when
  * the history has no item of the model. */
 int ials_fold_in(const model_t *m, const model_in_t *in, size_t nin, float *out_factor);
+/* Scores: fold-in, then y . x over every item and the best k. On a large catalog (item
+ * factors past IALS_INDEX_BYTES, more than the CPU's cache holds, so that an exact scan
+ * is bound by memory) an approximate index answers instead: the items are clustered
+ * (k-means, sqrt(n) clusters), each request scans clusters in the order of the most
+ * their items can score (a bound from the centroid and the cluster's radius) until no
+ * cluster left can beat what it holds, over int8 copies of the factors (a quarter of the
+ * bytes), and scores the best IALS_RESCORE * k + history of those again exactly. bench/models.sh measures the time and the recall against an exact scan. */
 size_t ials_score(const model_t *m, const model_in_t *in, size_t nin, vec_hit_t *out, size_t k);
+#define IALS_INDEX_BYTES (4u << 20)
+#define IALS_PROBE_SHARE 0.05
+#define IALS_PROBE_MAX 0.5
+#define IALS_BOUND_SLACK 0.05
+#define IALS_RESCORE 2
+#define IALS_KMEANS_ITERATIONS 8
+/* Builds that index for m (model_parse and ials_train do for large catalogs; it may be
+ * built for any iALS model). */
+void ials_index(model_t *m);
 
 #endif

@@ -434,6 +434,8 @@ model_t *model_parse(const void *data, size_t len, char *err, size_t errlen)
     m->B = sec[SEC_EASE_B];
     m->Y = sec[SEC_IALS_Y];
     m->gram = sec[SEC_IALS_GRAM];
+    if (kind == MODEL_IALS && ni * d * sizeof(float) > IALS_INDEX_BYTES)
+        ials_index(m);
     return m;
 }
 

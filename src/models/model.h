@@ -40,6 +40,14 @@ typedef struct {
      * regularisation and confidence scale the customer side is solved with. */
     const float *Y, *gram;
     float lambda, alpha;
+    /* ials, large catalogs: the approximate index (ials_index), derived at load: ivf_n
+     * clusters (centroids ivf_cent), cluster c's rows ivf_start[c] .. ivf_start[c+1],
+     * row r being item ivf_items[r] with int8 factors Yq[r] (times Yscale[r]). */
+    const float *ivf_cent, *ivf_radius;
+    const uint32_t *ivf_start, *ivf_items;
+    uint32_t ivf_n;
+    const int8_t *Yq;
+    const float *Yscale;
     /* How a history's weights become cell values, as in training: 1 (binary), or
      * log(1 + weight). */
     int binary;
@@ -51,7 +59,7 @@ typedef struct {
     /* What backs the arrays: memory the model owns (a file read whole, or a trainer's
      * arrays); map_len: bytes of the file it was read from, 0 when trained here. */
     size_t map_len;
-    void *own[8];
+    void *own[12];
     int nown;
 } model_t;
 
