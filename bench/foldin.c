@@ -31,7 +31,7 @@ typedef struct {
 static void history(const job_t *j, uint32_t q, model_in_t *in)
 {
     for (uint32_t h = 0; h < j->hist; h++)
-        in[h] = (model_in_t){(uint32_t)(hash_mix(j->seed ^ ((uint64_t)q << 16) ^ h) % j->m->nitems), 8.0f};
+        in[h] = (model_in_t){(uint32_t)(hash_mix(j->seed ^ ((uint64_t)q << 16) ^ h) % j->m->nitems), 8.0f, 1.0f};
 }
 
 /* The exact reference: fold-in, sgemv over all items, top-K. */

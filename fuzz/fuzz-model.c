@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     (void)total;
     if (m->nitems) {
-        model_in_t in[3] = {{0, 1}, {m->nitems - 1, 8}, {m->nitems / 2, 0.5f}};
+        model_in_t in[3] = {{0, 1, 1}, {m->nitems - 1, 8, 0.5f}, {m->nitems / 2, 0.5f, 1}};
         vec_hit_t out[16];
         size_t k = model_score(m, in, 3, out, 16);
         CHECK(k <= 16 && k <= m->nitems);

@@ -60,6 +60,9 @@ static void usage_serve(FILE *f)
             "                         newer one; lower follows the last click more (AISLE_RECENCY_DECAY) [0.85]\n"
             "  --blend LIST           for_you's source weights, e.g. co_view=1,co_purchase=1.5,category=0.3,\n"
             "                         trending=0.1,knn=1,ease=1,ials=1 (AISLE_BLEND) [those]\n"
+            "  --model-recency F      how the trained models read a customer's history, newest first:\n"
+            "                         each item counts F times the next newer one; 1: all alike\n"
+            "                         (AISLE_MODEL_RECENCY) [1]\n"
             "  --retrain-every D      retrain the models from the log in the background every D, e.g. 6h;\n"
             "                         0 for never (AISLE_RETRAIN_EVERY) [0]\n"
             "  --retrain-models LIST  which models to retrain: knn, ease, ials (AISLE_RETRAIN_MODELS)\n"
@@ -212,6 +215,14 @@ static int set_option(srv_config_t *c, const char *name, const char *val)
                             "ease, ials; weights 0 to 1000), got '%s'\n", val);
             return -1;
         }
+    } else if (strcmp(name, "model-recency") == 0) {
+        char *end;
+        double d = strtod(val, &end);
+        if (*end || !(d > 0 && d <= 1)) {
+            fprintf(stderr, "aisle: --model-recency wants a number in (0, 1], got '%s'\n", val);
+            return -1;
+        }
+        c->blend.history_decay = (float)d;
     } else if (strcmp(name, "retrain-every") == 0) {
         int64_t ms = 0;
         if (strcmp(val, "0") != 0 && (time_parse_duration(val, &ms) || ms < 1000)) {
@@ -253,7 +264,7 @@ static const struct {
                {"AISLE_DIVERSITY", "diversity"}, {"AISLE_RANK_CACHE_MS", "rank-cache-ms"},
                {"AISLE_AFFINITY_HALF_LIFE", "affinity-half-life"}, {"AISLE_TRENDING_HALF_LIVES", "trending-half-lives"},
                {"AISLE_EVENT_WEIGHTS", "event-weights"}, {"AISLE_RECENCY_DECAY", "recency-decay"},
-               {"AISLE_BLEND", "blend"}, {"AISLE_RETRAIN_EVERY", "retrain-every"},
+               {"AISLE_BLEND", "blend"}, {"AISLE_MODEL_RECENCY", "model-recency"}, {"AISLE_RETRAIN_EVERY", "retrain-every"},
                {"AISLE_RETRAIN_MODELS", "retrain-models"}, {"AISLE_RETRAIN_ARGS", "retrain-args"}};
 
 static int set_flag(void *ud, const char *name, const char *val)

@@ -213,7 +213,7 @@ TEST(ease_matches_the_closed_form)
                 FAIL("B[%d][%d] = %g, want %g", i, j, (double)m->B[i * n + j], want);
         }
     /* Scores for a history {A}: row A of B, A itself left out, best first. */
-    model_in_t in[1] = {{item_of(x, 'A'), 1}};
+    model_in_t in[1] = {{item_of(x, 'A'), 1, 1}};
     vec_hit_t out[8];
     size_t k = model_score(m, in, 1, out, 8);
     ASSERT_EQ(k, 4);
@@ -260,7 +260,7 @@ TEST(knn_keeps_the_best_cosines)
     uint32_t e = item_of(x, 'E');
     ASSERT(fabsf(m->sim[e * 2] - 1 / sqrtf(6)) < 1e-6f);
     /* Scores: a history {A, E} sums its items' neighbour lists. */
-    model_in_t in[2] = {{a, 1}, {e, 1}};
+    model_in_t in[2] = {{a, 1, 1}, {e, 1, 1}};
     vec_hit_t out[8];
     size_t k = model_score(m, in, 2, out, 8);
     ASSERT(k >= 2);
@@ -313,6 +313,15 @@ TEST(ials_loss_falls_and_fold_in_solves_exactly)
         if (losses[i] > losses[i - 1] * (1 + 1e-5))
             FAIL("loss rose at iteration %u: %g -> %g", i + 1, losses[i - 1], losses[i]);
     ASSERT(losses[nlosses - 1] < losses[0]);
+    /* Exact Cholesky solves (cg_steps 0) reach the same loss as CG with k steps. */
+    double cg_loss = losses[nlosses - 1];
+    o.cg_steps = 0;
+    model_t *mx = ials_train(x, &o, err, sizeof err);
+    ASSERT(mx);
+    if (fabs(losses[nlosses - 1] - cg_loss) > 1e-3 * cg_loss)
+        FAIL("exact solves: loss %g, conjugate gradient: %g", losses[nlosses - 1], cg_loss);
+    model_free(mx);
+    o.cg_steps = 3;
     /* The same seed gives the same model whatever the thread count. */
     o.threads = 1;
     o.progress = NULL;
@@ -322,7 +331,7 @@ TEST(ials_loss_falls_and_fold_in_solves_exactly)
 
     /* Fold-in: (Y^T Y + lambda I + sum (c-1) y y^T) x = sum c y, c = 1 + alpha. */
     uint32_t k = m->dim;
-    model_in_t in[2] = {{item_of(x, 'A'), 8}, {item_of(x, 'C'), 8}};
+    model_in_t in[2] = {{item_of(x, 'A'), 8, 1}, {item_of(x, 'C'), 8, 1}};
     float xu[3];
     ASSERT(ials_fold_in(m, in, 2, xu) == 0);
     for (uint32_t r = 0; r < k; r++) {
@@ -360,7 +369,7 @@ TEST(ials_loss_falls_and_fold_in_solves_exactly)
         ASSERT(fabsf(s - out[i].score) < 1e-4f);
     }
     /* No item of the model in the history: no answer. */
-    model_in_t none[1] = {{9999, 1}};
+    model_in_t none[1] = {{9999, 1, 1}};
     ASSERT(ials_fold_in(m, none, 1, xu) != 0);
     ASSERT_EQ(model_score(m, none, 1, out, 8), 0);
     model_free(m);
@@ -402,7 +411,7 @@ TEST(ials_index_finds_what_an_exact_scan_finds)
     model_in_t in[Q][5];
     for (int q = 0; q < Q; q++) {
         for (int h = 0; h < 5; h++)
-            in[q][h] = (model_in_t){(uint32_t)((q * 131 + h * 977) % m->nitems), 8};
+            in[q][h] = (model_in_t){(uint32_t)((q * 131 + h * 977) % m->nitems), 8, 1};
         ne[q] = model_score(m, in[q], 5, exact[q], K);
     }
     ials_index(m);
@@ -485,7 +494,7 @@ TEST(model_file_round_trip_and_damage)
             ASSERT(n1 == n2 && memcmp(a, b, n1) == 0);
         }
         /* The loaded model answers exactly as the trained one. */
-        model_in_t in[2] = {{0, 8}, {2, 8}};
+        model_in_t in[2] = {{0, 8, 1}, {2, 8, 1}};
         vec_hit_t o1[8], o2[8];
         size_t k1 = model_score(m, in, 2, o1, 8), k2 = model_score(r, in, 2, o2, 8);
         ASSERT_EQ(k1, k2);

@@ -411,7 +411,7 @@ int ev_run(const char *data_dir, const ev_opts_t *o, ev_row_t *rows, size_t *nro
             blend.knn = blend.ease = blend.ials = 0;
         } else if (m == M_KNN || m == M_EASE || m == M_IALS) {
             model_kind_t kind = m == M_KNN ? MODEL_KNN : m == M_EASE ? MODEL_EASE : MODEL_IALS;
-            blend = (rec_blend_t){0};
+            blend = (rec_blend_t){.history_decay = o->blend.history_decay};
             *(kind == MODEL_KNN ? &blend.knn : kind == MODEL_EASE ? &blend.ease : &blend.ials) = 1;
             row_train = train_s[kind];
         } else if (m == M_LIVE) {
@@ -507,6 +507,7 @@ static void usage(FILE *f)
                "  --models LIST       comma-separated: live, realtime, knn, ease, ials, popular [live,popular]\n"
                "                      (knn, ease, ials are trained on the training part; live blends them)\n"
                "  --blend LIST        for_you's source weights (as aisle serve --blend)\n"
+               "  --model-recency F   how the models read the history (as aisle serve) [1]\n"
                "  --target TYPES      event types to predict, comma-separated [purchase]\n"
                "  --cut F             temporal: share of events before the cut [0.8]\n"
                "  --recency-decay F   for_you setting to evaluate (as aisle serve) [0.85]\n"
@@ -579,6 +580,13 @@ static int set(void *ud, const char *name, const char *val)
             return -1;
         }
         c->o.recency_decay = (float)d;
+    } else if (strcmp(name, "model-recency") == 0) {
+        double d = strtod(val, &end);
+        if (*end || !(d > 0 && d <= 1)) {
+            fprintf(stderr, "aisle: --model-recency wants a number in (0, 1], got '%s'\n", val);
+            return -1;
+        }
+        c->o.blend.history_decay = (float)d;
     } else if (strcmp(name, "cut") == 0) {
         double d = strtod(val, &end);
         if (*end || !(d > 0 && d < 1)) {

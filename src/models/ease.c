@@ -175,7 +175,7 @@ size_t ease_score(const model_t *m, const model_in_t *in, size_t nin, vec_hit_t 
     for (size_t i = 0; i < nin; i++) {
         if (in[i].item >= n)
             continue;
-        vec_axpy(s, model_cell(m, in[i].w), m->B + (size_t)in[i].item * n, n);
+        vec_axpy(s, model_cell(m, in[i].w) * in[i].r, m->B + (size_t)in[i].item * n, n);
         skip[in[i].item] = 1;
     }
     size_t got = vec_top(s, n, skip, -INFINITY, out, k);

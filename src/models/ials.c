@@ -72,6 +72,9 @@ static void *side_worker(void *arg)
     if (!buf)
         abort();
     float *b = buf, *r = buf + k, *p = buf + 2 * k, *Ap = buf + 3 * k, *tmp = buf + 4 * k;
+    float *A = s->cg_steps ? NULL : malloc((size_t)k * k * sizeof *A);
+    if (!s->cg_steps && !A)
+        abort();
     for (;;) {
         uint32_t row = atomic_fetch_add(&s->next, 64);
         if (row >= s->nrows)
@@ -84,6 +87,21 @@ static void *side_worker(void *arg)
             memset(b, 0, k * sizeof *b);
             for (uint64_t q = from; q < to; q++)
                 vec_axpy(b, 1.0f + s->alpha * cell(s->binary, s->val[q]), s->other + (size_t)s->idx[q] * k, k);
+            if (!s->cg_steps) {
+                /* The exact solve of Hu et al.: the row's k x k system, Cholesky. */
+                memcpy(A, s->G, (size_t)k * k * sizeof *A);
+                for (uint32_t d = 0; d < k; d++)
+                    A[(size_t)d * k + d] += s->lambda;
+                for (uint64_t q = from; q < to; q++) {
+                    const float *y = s->other + (size_t)s->idx[q] * k;
+                    float c1 = s->alpha * cell(s->binary, s->val[q]);
+                    for (uint32_t d = 0; d < k; d++)
+                        vec_axpy(A + (size_t)d * k + d, c1 * y[d], y + d, k - d);
+                }
+                if (LAPACKE_sposv(LAPACK_ROW_MAJOR, 'U', (lapack_int)k, 1, A, (lapack_int)k, b, 1) == 0)
+                    memcpy(x, b, k * sizeof *x);
+                goto loss;
+            }
             apply_A(s, from, to, x, Ap, tmp);
             for (uint32_t d = 0; d < k; d++)
                 p[d] = r[d] = b[d] - Ap[d];
@@ -102,6 +120,7 @@ static void *side_worker(void *arg)
                     p[d] = r[d] + beta * p[d];
                 rr = rr2;
             }
+        loss:
             if (s->rowloss) {
                 /* sum over all other-side items of (x.y)^2 is x^T G x; observed cells add
                  * c (1 - s)^2 - s^2. */
@@ -117,6 +136,7 @@ static void *side_worker(void *arg)
         }
     }
     free(buf);
+    free(A);
     return NULL;
 }
 
@@ -233,10 +253,10 @@ int ials_fold_in(const model_t *m, const model_in_t *in, size_t nin, float *out)
         A[(size_t)d * k + d] += m->lambda;
     size_t used = 0;
     for (size_t h = 0; h < nin; h++) {
-        if (in[h].item >= m->nitems || !(in[h].w > 0))
+        if (in[h].item >= m->nitems || !(in[h].w > 0) || !(in[h].r > 0))
             continue;
         const float *y = m->Y + (size_t)in[h].item * k;
-        float c1 = m->alpha * model_cell(m, in[h].w);
+        float c1 = m->alpha * model_cell(m, in[h].w) * in[h].r;
         for (uint32_t r = 0; r < k; r++) /* upper triangle, row-major */
             vec_axpy(A + (size_t)r * k + r, c1 * y[r], y + r, k - r);
         vec_axpy(b, 1.0f + c1, y, k);

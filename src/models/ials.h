@@ -16,7 +16,7 @@ typedef struct {
     float lambda;
     float alpha;
     uint32_t iterations;
-    uint32_t cg_steps;
+    uint32_t cg_steps; /* 0: exact Cholesky solves per row (Hu et al.; the reference) */
     int binary; /* 1: x_ui = 1; 0: log(1 + weight) */
     int threads; /* 0: every core */
     uint64_t seed;

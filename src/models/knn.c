@@ -177,7 +177,7 @@ size_t knn_score(const model_t *m, const model_in_t *in, size_t nin, vec_hit_t *
                 at = (at + 1) & (cap - 1);
             if (tab[at].item == MODEL_NONE)
                 tab[at] = (vec_hit_t){nb[i], 0};
-            tab[at].score += model_cell(m, in[h].w) * sm[i];
+            tab[at].score += model_cell(m, in[h].w) * in[h].r * sm[i];
         }
     }
     /* History items are not candidates. */

@@ -93,6 +93,7 @@ model_t *model_parse(const void *data, size_t len, char *err, size_t errlen);
 typedef struct {
     uint32_t item;
     float w;
+    float r; /* how much it counts now (recency): multiplies its cell value; 1: fully */
 } model_in_t;
 
 /* The cell value of a weight, as the model was trained. */

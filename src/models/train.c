@@ -58,7 +58,7 @@ const char train_flags_help[] =
     "  --factors K           ials: latent factors [64]\n"
     "  --alpha A             ials: confidence 1 + A x [10]\n"
     "  --iterations N        ials: alternating sweeps [15]\n"
-    "  --cg-steps N          ials: conjugate-gradient steps per row and sweep [3]\n"
+    "  --cg-steps N          ials: conjugate-gradient steps per row and sweep; 0: exact solves [3]\n"
     "  --seed N              ials: initialisation [42]\n"
     "  --train-threads N     knn, ials: threads (0: every core) [0]\n";
 
@@ -129,7 +129,7 @@ int train_set_flag(train_opts_t *o, const char *name, const char *val)
             return -1;
         o->ials.iterations = (uint32_t)d;
     } else if (strcmp(name, "cg-steps") == 0) {
-        if (num(name, val, 1, 100, &d))
+        if (num(name, val, 0, 100, &d))
             return -1;
         o->ials.cg_steps = (uint32_t)d;
     } else if (strcmp(name, "seed") == 0) {

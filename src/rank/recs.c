@@ -20,7 +20,7 @@ const char *const rec_source_names[REC_NSOURCES] = {"co_view", "co_purchase", "c
 void rec_blend_default(rec_blend_t *b)
 {
     *b = (rec_blend_t){.coview = 1.0f, .cobuy = 1.5f, .category = 0.3f, .trending = 0.1f, .knn = 1.0f,
-                       .ease = 1.0f, .ials = 1.0f};
+                       .ease = 1.0f, .ials = 1.0f, .history_decay = 1.0f};
 }
 
 int rec_blend_parse(rec_blend_t *b, const char *list)
@@ -673,7 +673,7 @@ static int in_recent(const prof_t *p, uint32_t item)
  * first, at most MODEL_HIST. */
 typedef struct {
     uint32_t item;
-    float w;
+    float w, r; /* summed event weights; recency: decay^(its place, newest first) */
     int64_t ts;
 } hist_t;
 
@@ -685,7 +685,7 @@ static int hist_newer(const void *a, const void *b)
     return x->item < y->item ? -1 : x->item > y->item;
 }
 
-static size_t live_history(const state_t *st, const prof_t *p, hist_t *out)
+static size_t live_history(const state_t *st, const prof_t *p, float decay, hist_t *out)
 {
     const float *w = st->cfg.prof.weight;
     size_t n = 0;
@@ -703,7 +703,7 @@ static size_t live_history(const state_t *st, const prof_t *p, hist_t *out)
         while (i < n && all[i].item != item)
             i++;
         if (i == n)
-            all[n++] = (hist_t){item, 0, ts};
+            all[n++] = (hist_t){item, 0, 1, ts};
         all[i].w += w[type];
     }
     for (uint32_t b = 0; b < p->nbought; b++) {
@@ -713,7 +713,7 @@ static size_t live_history(const state_t *st, const prof_t *p, hist_t *out)
             i++;
         int64_t ts = (int64_t)pb->last_s * 1000;
         if (i == n)
-            all[n++] = (hist_t){pb->item, 0, ts};
+            all[n++] = (hist_t){pb->item, 0, 1, ts};
         all[i].w += w[EVT_PURCHASE] * pb->count;
         if (ts > all[i].ts)
             all[i].ts = ts;
@@ -721,6 +721,10 @@ static size_t live_history(const state_t *st, const prof_t *p, hist_t *out)
     qsort(all, n, sizeof *all, hist_newer);
     if (n > MODEL_HIST)
         n = MODEL_HIST;
+    float r = 1;
+    for (size_t i = 0; i < n; i++, r *= decay)
+        all[i].r = r;
+
     memcpy(out, all, n * sizeof *out);
     free(all);
     return n;
@@ -732,7 +736,7 @@ static size_t model_input(const ms_model_t *mm, const hist_t *h, size_t nh, mode
     size_t n = 0;
     for (size_t i = 0; i < nh; i++)
         if (h[i].item < mm->nstore && mm->to_model[h[i].item] != MODEL_NONE)
-            in[n++] = (model_in_t){mm->to_model[h[i].item], h[i].w};
+            in[n++] = (model_in_t){mm->to_model[h[i].item], h[i].w, h[i].r};
     return n;
 }
 
@@ -768,7 +772,7 @@ static uint32_t model_because(const ms_model_t *mm, const model_in_t *in, size_t
         } else {
             v = vec_dot(m->Y + (size_t)in[h].item * m->dim, m->Y + (size_t)item * m->dim, m->dim);
         }
-        v *= model_cell(m, in[h].w);
+        v *= model_cell(m, in[h].w) * in[h].r;
         if (v > best_v) {
             best_v = v;
             best = in[h].item;
@@ -836,7 +840,7 @@ size_t rec_for_you(const state_t *st, rec_cache_t *c, const ms_set_t *models, co
         }
         /* The trained models, each read with the customer's live history. */
         if (models)
-            nhist = live_history(st, p, hist);
+            nhist = live_history(st, p, blend->history_decay, hist);
         for (size_t k = 0; k < sizeof model_sources / sizeof model_sources[0] && nhist; k++) {
             const ms_model_t *mm = ms_get(models, model_sources[k].kind);
             float mw = model_weight(blend, model_sources[k].kind);

@@ -49,6 +49,9 @@ extern const char *const rec_source_names[REC_NSOURCES];
  * weight of 0 leaves a source out. */
 typedef struct {
     float coview, cobuy, category, trending, knn, ease, ials;
+    /* How the trained models read a customer's history, newest first: each item counts
+     * history_decay times the next newer one (1: all alike, as in training). */
+    float history_decay;
 } rec_blend_t;
 
 void rec_blend_default(rec_blend_t *b);
