@@ -251,6 +251,9 @@ static void *modeler_main(void *arg)
 {
     modeler_t *md = arg;
     int64_t every = md->srv->cfg.retrain_every_ms;
+    /* Loading a model reads and checks every byte of it (and indexes a large iALS
+     * model): let the event loops have the cores first. Linux nice is per thread. */
+    setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
     pthread_mutex_lock(&md->mu);
     while (!md->stop) {
         int64_t now = time_now_ms();
