@@ -553,9 +553,10 @@ TEST(model_file_round_trip_and_damage)
         ASSERT(st_apply(st, REC_EVENT, b.data, b.len) == 0);
     }
     buf_free(&b);
-    int failed;
-    ms_set_t *set = ms_load_dir(dir, st, 7, &failed, err, sizeof err);
+    int failed, reused;
+    ms_set_t *set = ms_load_dir(dir, st, NULL, 7, &failed, &reused, err, sizeof err);
     ASSERT_EQ(failed, 0);
+    ASSERT_EQ(reused, 0);
     ASSERT_EQ(set->generation, 7);
     const ms_model_t *mm = ms_get(set, MODEL_EASE);
     ASSERT(mm);
@@ -567,10 +568,23 @@ TEST(model_file_round_trip_and_damage)
         ASSERT_EQ(mm->to_model[sid], i);
     }
     ASSERT_EQ(mm->to_model[intern_get(st->items, "Z", 1)], MODEL_NONE);
-    ms_release(set);
+    /* Loading again next to that set shares its unchanged models; a file written anew
+     * (another inode) is read again. */
     model_path(path, sizeof path, dir, MODEL_KNN);
+    copy_file(path, bad, SIZE_MAX);
+    ASSERT(rename(bad, path) == 0);
+    ms_set_t *again = ms_load_dir(dir, st, set, 8, &failed, &reused, err, sizeof err);
+    ASSERT_EQ(failed, 0);
+    ASSERT_EQ(reused, 2);
+    ASSERT(ms_get(again, MODEL_EASE)->m == ms_get(set, MODEL_EASE)->m);
+    ASSERT(ms_get(again, MODEL_IALS)->m == ms_get(set, MODEL_IALS)->m);
+    ASSERT(ms_get(again, MODEL_KNN)->m != ms_get(set, MODEL_KNN)->m);
+    ms_release(set); /* the shared models live on in `again` */
+    ASSERT_EQ(ms_get(again, MODEL_EASE)->m->nitems, 5);
+    ms_release(again);
+    set = NULL;
     flip(path, 200);
-    set = ms_load_dir(dir, st, 8, &failed, err, sizeof err);
+    set = ms_load_dir(dir, st, NULL, 8, &failed, &reused, err, sizeof err);
     ASSERT_EQ(failed, 1);
     ASSERT(!ms_get(set, MODEL_KNN) && ms_get(set, MODEL_EASE) && ms_get(set, MODEL_IALS));
     ASSERT_CONTAINS(err, "knn.model");
@@ -579,7 +593,7 @@ TEST(model_file_round_trip_and_damage)
     model_path(ease_path, sizeof ease_path, dir, MODEL_EASE);
     model_path(path, sizeof path, dir, MODEL_IALS);
     copy_file(path, ease_path, SIZE_MAX);
-    set = ms_load_dir(dir, st, 9, &failed, err, sizeof err);
+    set = ms_load_dir(dir, st, NULL, 9, &failed, &reused, err, sizeof err);
     ASSERT_EQ(failed, 2);
     ms_release(set);
     st_free(st);

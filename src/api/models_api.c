@@ -1,6 +1,6 @@
 /* Trained models in the server: the modeler thread loads DIR/models into a new model set
  * and swaps it in (requests keep the set they started with; no request waits for a load),
- * retrains in a child process (`aisle train`, niced, its output in DIR/models/train.log)
+ * retrains in a child process (`aisle train` at nice 19, its output in DIR/models/train.log)
  * on a timer or on demand, and answers the admin endpoints. See docs/API.md, "Models". */
 #include "server.h"
 
@@ -8,6 +8,7 @@
 #include "../util/timeutil.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -109,9 +110,11 @@ static void describe(modeler_t *md, const ms_set_t *set, buf_t *b)
 static int reload(modeler_t *md, int partial_ok, char *err, size_t errlen)
 {
     srv_t *srv = md->srv;
-    int failed;
+    int failed, reused;
     uint64_t t0 = time_mono_ns();
-    ms_set_t *set = ms_load_dir(srv->cfg.data_dir, srv->st, md->generation + 1, &failed, err, errlen);
+    ms_set_t *cur = srv_models(srv);
+    ms_set_t *set = ms_load_dir(srv->cfg.data_dir, srv->st, cur, md->generation + 1, &failed, &reused, err, errlen);
+    ms_release(cur);
     if (failed && !partial_ok) {
         ms_release(set);
         slog_error("model reload refused; the models loaded before stay", "generation=%llu failed=%d err=\"%s\"",
@@ -125,14 +128,19 @@ static int reload(modeler_t *md, int partial_ok, char *err, size_t errlen)
     ms_set_t *old = srv->models;
     srv->models = set;
     pthread_mutex_unlock(&srv->models_mu);
-    ms_release(old); /* freed here, or by the last request still using it */
+    /* Free the old set here, not in whichever request lets go of it last: giving back
+     * hundreds of MiB (an EASE model) takes milliseconds that no request should wait.
+     * Requests hold a set for the length of one answer. */
+    while (old && atomic_load(&old->refs) > 1)
+        usleep(1000);
+    ms_release(old);
     char names[64] = "";
     for (int k = MODEL_KNN; k <= MODEL__MAX; k++)
         if (ms_get(set, (model_kind_t)k))
             snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", names[0] ? "," : "",
                      model_kind_name((model_kind_t)k));
-    slog_info("models loaded", "generation=%llu models=\"%s\" seconds=%.3f", (unsigned long long)md->generation,
-              names, (double)(time_mono_ns() - t0) / 1e9);
+    slog_info("models loaded", "generation=%llu models=\"%s\" unchanged=%d seconds=%.3f",
+              (unsigned long long)md->generation, names, reused, (double)(time_mono_ns() - t0) / 1e9);
     return failed ? -1 : 0;
 }
 
@@ -191,7 +199,11 @@ static int run_training(modeler_t *md)
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        setpriority(PRIO_PROCESS, 0, 10); /* serving comes first */
+        /* Serving comes first, but training must finish on a busy server too: the
+         * lowest normal priority, not the idle class this thread runs in. */
+        struct sched_param zero = {0};
+        sched_setscheduler(0, SCHED_OTHER, &zero);
+        setpriority(PRIO_PROCESS, 0, 19);
         if (logfd >= 0) {
             dup2(logfd, 1);
             dup2(logfd, 2);
@@ -252,8 +264,10 @@ static void *modeler_main(void *arg)
     modeler_t *md = arg;
     int64_t every = md->srv->cfg.retrain_every_ms;
     /* Loading a model reads and checks every byte of it (and indexes a large iALS
-     * model): let the event loops have the cores first. Linux nice is per thread. */
-    setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
+     * model): it runs only when the event loops leave a core idle (SCHED_IDLE: a nice
+     * value still takes its share of a busy core; bench/swap.sh measured both). */
+    struct sched_param sp = {0};
+    pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
     pthread_mutex_lock(&md->mu);
     while (!md->stop) {
         int64_t now = time_now_ms();

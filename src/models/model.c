@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -457,11 +458,16 @@ model_t *model_load(const char *path, char *err, size_t errlen)
     }
     size_t len = (size_t)sb.st_size;
     void *data = NULL;
-    if (posix_memalign(&data, 4096, len) != 0) {
+    /* Large models on huge pages where the kernel offers them (madvise mode): a
+     * hundredth of the page faults while reading, and of the TLB misses while scoring. */
+    size_t align = len >= (8u << 20) ? (2u << 20) : 4096;
+    if (posix_memalign(&data, align, len) != 0) {
         close(fd);
         fail(err, errlen, "%s: out of memory for %zu bytes", path, len);
         return NULL;
     }
+    if (align > 4096)
+        madvise(data, len, MADV_HUGEPAGE);
     size_t got = 0;
     while (got < len) {
         ssize_t r = read(fd, (char *)data + got, len - got);

@@ -20,18 +20,29 @@ ms_set_t *ms_new(uint64_t generation)
     return s;
 }
 
+static void shared_release(ms_shared_t *sh)
+{
+    if (sh && atomic_fetch_sub_explicit(&sh->refs, 1, memory_order_acq_rel) == 1) {
+        model_free(sh->m);
+        free(sh);
+    }
+}
+
 static void clear(ms_model_t *k)
 {
-    model_free(k->m);
+    shared_release(k->sh);
     free(k->to_store);
     free(k->to_model);
     memset(k, 0, sizeof *k);
 }
 
-void ms_add(ms_set_t *s, model_t *m, const state_t *st, const char *path)
+/* Puts a shared model into s (taking the caller's reference) and maps its items. */
+static void add_shared(ms_set_t *s, ms_shared_t *sh, const state_t *st, const char *path)
 {
+    model_t *m = sh->m;
     ms_model_t *k = &s->kind[m->kind];
     clear(k);
+    k->sh = sh;
     k->m = m;
     snprintf(k->path, sizeof k->path, "%s", path ? path : "");
     k->nstore = intern_count(st->items);
@@ -48,6 +59,27 @@ void ms_add(ms_set_t *s, model_t *m, const state_t *st, const char *path)
         if (sid != INTERN_NONE && sid < k->nstore)
             k->to_model[sid] = i;
     }
+}
+
+static ms_shared_t *shared_new(model_t *m, const struct stat *sb)
+{
+    ms_shared_t *sh = calloc(1, sizeof *sh);
+    if (!sh)
+        abort();
+    atomic_init(&sh->refs, 1);
+    sh->m = m;
+    if (sb) {
+        sh->dev = (uint64_t)sb->st_dev;
+        sh->ino = (uint64_t)sb->st_ino;
+        sh->size = (uint64_t)sb->st_size;
+        sh->mtime_ns = (int64_t)sb->st_mtim.tv_sec * 1000000000 + sb->st_mtim.tv_nsec;
+    }
+    return sh;
+}
+
+void ms_add(ms_set_t *s, model_t *m, const state_t *st, const char *path)
+{
+    add_shared(s, shared_new(m, NULL), st, path);
 }
 
 const ms_model_t *ms_get(const ms_set_t *s, model_kind_t kind)
@@ -71,13 +103,13 @@ void ms_release(ms_set_t *s)
     free(s);
 }
 
-ms_set_t *ms_load_dir(const char *data_dir, const state_t *st, uint64_t generation, int *failed, char *err,
-                      size_t errlen)
+ms_set_t *ms_load_dir(const char *data_dir, const state_t *st, const ms_set_t *prev, uint64_t generation,
+                      int *failed, int *reused, char *err, size_t errlen)
 {
     ms_set_t *s = ms_new(generation);
-    model_t *loaded[MODEL__MAX + 1] = {0};
+    ms_shared_t *got[MODEL__MAX + 1] = {0};
     char paths[MODEL__MAX + 1][1200];
-    *failed = 0;
+    *failed = *reused = 0;
     if (errlen)
         err[0] = '\0';
     for (int k = MODEL_KNN; k <= MODEL__MAX; k++) {
@@ -86,6 +118,16 @@ ms_set_t *ms_load_dir(const char *data_dir, const state_t *st, uint64_t generati
         model_path(path, sizeof paths[k], data_dir, (model_kind_t)k);
         if (stat(path, &sb) != 0)
             continue;
+        const ms_model_t *old = ms_get(prev, (model_kind_t)k);
+        ms_shared_t *osh = old ? old->sh : NULL;
+        if (osh && osh->dev == (uint64_t)sb.st_dev && osh->ino == (uint64_t)sb.st_ino &&
+            osh->size == (uint64_t)sb.st_size &&
+            osh->mtime_ns == (int64_t)sb.st_mtim.tv_sec * 1000000000 + sb.st_mtim.tv_nsec) {
+            atomic_fetch_add_explicit(&osh->refs, 1, memory_order_relaxed);
+            got[k] = osh;
+            (*reused)++;
+            continue;
+        }
         model_t *m = model_load(path, why, sizeof why);
         if (m && m->kind != (model_kind_t)k) {
             snprintf(why, sizeof why, "%s holds a %s model, not %s", path, model_kind_name(m->kind),
@@ -99,12 +141,12 @@ ms_set_t *ms_load_dir(const char *data_dir, const state_t *st, uint64_t generati
             (*failed)++;
             continue;
         }
-        loaded[k] = m;
+        got[k] = shared_new(m, &sb);
     }
     pthread_rwlock_rdlock((pthread_rwlock_t *)&st->lock);
     for (int k = MODEL_KNN; k <= MODEL__MAX; k++)
-        if (loaded[k])
-            ms_add(s, loaded[k], st, paths[k]);
+        if (got[k])
+            add_shared(s, got[k], st, paths[k]);
     pthread_rwlock_unlock((pthread_rwlock_t *)&st->lock);
     return s;
 }
