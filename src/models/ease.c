@@ -23,6 +23,7 @@ void ease_opts_default(ease_opts_t *o)
     o->lambda = 100;
     o->max_items = 60000;
     o->binary = 1;
+    o->verbose = 0;
 }
 
 uint64_t ease_memory(uint32_t n)
@@ -116,13 +117,20 @@ model_t *ease_train(const ix_matrix_t *x, const ease_opts_t *o, char *err, size_
     for (uint32_t i = 0; i < n; i++)
         G[(size_t)i * n + i] += o->lambda;
     uint64_t t1 = time_mono_ns();
+    if (o->verbose)
+        fprintf(stderr, "ease: Gram matrix of %u items in %.2f s; factorising (%.1f GiB)\n", n, (double)(t1 - t0) / 1e9,
+                (double)need / (1u << 30));
 
     openblas_set_num_threads(nt);
     lapack_int info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', (lapack_int)n, G, (lapack_int)n);
     uint64_t t2 = time_mono_ns();
+    if (o->verbose && info == 0)
+        fprintf(stderr, "ease: Cholesky factor in %.2f s; inverting\n", (double)(t2 - t1) / 1e9);
     if (info == 0)
         info = LAPACKE_dpotri(LAPACK_COL_MAJOR, 'L', (lapack_int)n, G, (lapack_int)n);
     uint64_t t3 = time_mono_ns();
+    if (o->verbose && info == 0)
+        fprintf(stderr, "ease: inverse in %.2f s; weights\n", (double)(t3 - t2) / 1e9);
     if (info != 0) {
         free(G);
         snprintf(err, errlen, "the Gram matrix could not be inverted (LAPACK info %d); try a larger --lambda",

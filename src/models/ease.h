@@ -14,6 +14,7 @@ typedef struct {
     double lambda;
     uint32_t max_items; /* refuse above this many items (the inverse is dense) */
     int binary;         /* 1: X holds 1 per cell (the paper); 0: log(1 + weight) */
+    int verbose;        /* each step's time on stderr as it finishes */
 } ease_opts_t;
 
 void ease_opts_default(ease_opts_t *o);

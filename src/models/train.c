@@ -31,7 +31,11 @@ model_t *train_model(const ix_matrix_t *x, model_kind_t kind, const train_opts_t
 {
     switch (kind) {
     case MODEL_KNN: return knn_train(x, &o->knn, err, errlen);
-    case MODEL_EASE: return ease_train(x, &o->ease, err, errlen);
+    case MODEL_EASE: {
+        ease_opts_t eo = o->ease;
+        eo.verbose = o->verbose;
+        return ease_train(x, &eo, err, errlen);
+    }
     case MODEL_IALS: {
         ials_opts_t io = o->ials;
         if (o->verbose && !io.progress) {
