@@ -200,13 +200,10 @@ static int set_option(srv_config_t *c, const char *name, const char *val)
         c->store.trend_short_ms = (double)s_ms;
         c->store.trend_long_ms = (double)l_ms;
     } else if (strcmp(name, "recency-decay") == 0) {
-        char *end;
-        double d = strtod(val, &end);
-        if (*end || !(d > 0 && d <= 1)) {
+        if (flags_fraction(val, &c->store.recency_decay) != 0) {
             fprintf(stderr, "aisle: --recency-decay wants a number in (0, 1], got '%s'\n", val);
             return -1;
         }
-        c->store.recency_decay = (float)d;
     } else if (strcmp(name, "event-weights") == 0) {
         return parse_weights(c, val);
     } else if (strcmp(name, "blend") == 0) {
@@ -216,13 +213,10 @@ static int set_option(srv_config_t *c, const char *name, const char *val)
             return -1;
         }
     } else if (strcmp(name, "model-recency") == 0) {
-        char *end;
-        double d = strtod(val, &end);
-        if (*end || !(d > 0 && d <= 1)) {
+        if (flags_fraction(val, &c->blend.history_decay) != 0) {
             fprintf(stderr, "aisle: --model-recency wants a number in (0, 1], got '%s'\n", val);
             return -1;
         }
-        c->blend.history_decay = (float)d;
     } else if (strcmp(name, "retrain-every") == 0) {
         int64_t ms = 0;
         if (strcmp(val, "0") != 0 && (time_parse_duration(val, &ms) || ms < 1000)) {

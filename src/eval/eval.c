@@ -573,20 +573,12 @@ static int set(void *ud, const char *name, const char *val)
             }
             c->o.target_types |= 1u << ty;
         }
-    } else if (strcmp(name, "recency-decay") == 0) {
-        double d = strtod(val, &end);
-        if (*end || !(d > 0 && d <= 1)) {
-            fprintf(stderr, "aisle: --recency-decay wants a number in (0, 1], got '%s'\n", val);
+    } else if (strcmp(name, "recency-decay") == 0 || strcmp(name, "model-recency") == 0) {
+        float *dst = name[0] == 'r' ? &c->o.recency_decay : &c->o.blend.history_decay;
+        if (flags_fraction(val, dst) != 0) {
+            fprintf(stderr, "aisle: --%s wants a number in (0, 1], got '%s'\n", name, val);
             return -1;
         }
-        c->o.recency_decay = (float)d;
-    } else if (strcmp(name, "model-recency") == 0) {
-        double d = strtod(val, &end);
-        if (*end || !(d > 0 && d <= 1)) {
-            fprintf(stderr, "aisle: --model-recency wants a number in (0, 1], got '%s'\n", val);
-            return -1;
-        }
-        c->o.blend.history_decay = (float)d;
     } else if (strcmp(name, "cut") == 0) {
         double d = strtod(val, &end);
         if (*end || !(d > 0 && d < 1)) {

@@ -4,6 +4,7 @@
  * absent), then seven strings and the properties, each a varint length + bytes. */
 #include "event.h"
 
+#include "../util/flags.h"
 #include "../util/timeutil.h"
 #include "jsonscan.h"
 
@@ -30,26 +31,21 @@ int evt_type_from_name(const char *s)
     return -1;
 }
 
+static int set_weight(void *ud, const char *name, double v)
+{
+    int type = evt_type_from_name(name);
+    if (type < 0)
+        return -1;
+    ((float *)ud)[type] = (float)v;
+    return 0;
+}
+
 int evt_parse_weights(const char *list, float *w)
 {
-    char buf[512];
     float out[EVT__COUNT];
-    if (strlen(list) >= sizeof buf)
-        return -1;
     memcpy(out, w, sizeof out);
-    snprintf(buf, sizeof buf, "%s", list);
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(tok, '='), *end = NULL;
-        if (!eq)
-            return -1;
-        *eq = '\0';
-        int type = evt_type_from_name(tok);
-        double v = strtod(eq + 1, &end);
-        if (type < 0 || end == eq + 1 || *end || !(v >= 0 && v <= 1000))
-            return -1;
-        out[type] = (float)v;
-    }
+    if (flags_pairs(list, 0, 1000, set_weight, out) != 0)
+        return -1;
     memcpy(w, out, sizeof out);
     return 0;
 }

@@ -3,6 +3,7 @@
  * category and trending scores are divided by the best of their list. */
 #include "recs.h"
 
+#include "../util/flags.h"
 #include "../util/hash.h"
 #include "../util/timeutil.h"
 
@@ -23,29 +24,24 @@ void rec_blend_default(rec_blend_t *b)
                        .ease = 1.0f, .ials = 1.0f, .history_decay = 1.0f};
 }
 
+static int set_source_weight(void *ud, const char *name, double v)
+{
+    rec_blend_t *b = ud;
+    float *slot[REC_NSOURCES] = {&b->coview, &b->cobuy, &b->category, &b->trending, NULL,
+                                 NULL,       &b->knn,   &b->ease,     &b->ials};
+    for (int k = 0; k < REC_NSOURCES; k++)
+        if (slot[k] && strcmp(rec_source_names[k], name) == 0) {
+            *slot[k] = (float)v;
+            return 0;
+        }
+    return -1;
+}
+
 int rec_blend_parse(rec_blend_t *b, const char *list)
 {
     rec_blend_t out = *b;
-    float *slot[REC_NSOURCES] = {&out.coview, &out.cobuy, &out.category, &out.trending, NULL,
-                                 NULL,        &out.knn,   &out.ease,     &out.ials};
-    char buf[512];
-    if (strlen(list) >= sizeof buf)
+    if (flags_pairs(list, 0, 1000, set_source_weight, &out) != 0)
         return -1;
-    snprintf(buf, sizeof buf, "%s", list);
-    char *save = NULL;
-    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        char *eq = strchr(tok, '='), *end = NULL;
-        if (!eq)
-            return -1;
-        *eq = '\0';
-        int k = 0;
-        while (k < REC_NSOURCES && (!slot[k] || strcmp(rec_source_names[k], tok) != 0))
-            k++;
-        double v = strtod(eq + 1, &end);
-        if (k == REC_NSOURCES || end == eq + 1 || *end || !(v >= 0 && v <= 1000))
-            return -1;
-        *slot[k] = (float)v;
-    }
     *b = out;
     return 0;
 }

@@ -1,6 +1,7 @@
 /* Flag parsing shared by `aisle serve` and `aisle gen`. */
 #include "flags.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static int is_switch(const char *const *switches, const char *name)
@@ -44,5 +45,34 @@ int flags_parse(int argc, char **argv, const char *cmd, const char *const *switc
         if (set(ud, name, val) != 0)
             return 2;
     }
+    return 0;
+}
+
+int flags_pairs(const char *list, double lo, double hi, int (*set)(void *ud, const char *name, double v), void *ud)
+{
+    char buf[512];
+    if (strlen(list) >= sizeof buf)
+        return -1;
+    memcpy(buf, list, strlen(list) + 1);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '='), *end = NULL;
+        if (!eq)
+            return -1;
+        *eq = '\0';
+        double v = strtod(eq + 1, &end);
+        if (end == eq + 1 || *end || !(v >= lo && v <= hi) || set(ud, tok, v) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int flags_fraction(const char *s, float *out)
+{
+    char *end;
+    double d = strtod(s, &end);
+    if (end == s || *end || !(d > 0 && d <= 1))
+        return -1;
+    *out = (float)d;
     return 0;
 }
