@@ -261,6 +261,12 @@ static void put_reason(const state_t *st, const rec_hit_t *h, buf_t *out)
         else
             buf_puts(&r, "you bought this before");
         break;
+    case WHY_CONTENT:
+        if (h->ref == INTERN_NONE)
+            buf_puts(&r, "like what you looked at");
+        else
+            buf_puts(&r, "resembles "), put_title(st, h->ref, &r);
+        break;
     case WHY_SIMILAR_TO:
     case WHY_CHOSEN_WITH:
     case WHY_TASTE:

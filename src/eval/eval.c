@@ -4,6 +4,7 @@
 #include "eval.h"
 
 #include "../ingest/event.h"
+#include "../rank/ranker.h"
 #include "../rank/recs.h"
 #include "../store/log.h"
 #include "../store/state.h"
@@ -50,8 +51,10 @@ typedef struct {
     uint64_t session_first; /* index of its first event */
 } test_t;
 
-typedef struct {
+typedef struct split split_t;
+struct split {
     const ev_opts_t *o;
+    const split_t *parent; /* a split of the parent's training part only (the ranker's) */
     intern_t *users, *items, *sessions; /* ids as the log spells them, split-local */
     test_t *test;            /* per split-local user */
     uint32_t test_cap;
@@ -62,7 +65,26 @@ typedef struct {
     state_t *st;
     ix_builder_t *ix; /* the training part as a matrix, when models are trained */
     uint64_t train_records;
-} split_t;
+    uint8_t *warm; /* cold_items, temporal: by split-local item, touched before the cut */
+    uint32_t warm_cap;
+    ms_set_t *set;  /* the models trained on the training part */
+    double train_s[MODEL__MAX + 1];
+    int lenient;    /* a model that cannot be trained here is left out, not an error */
+};
+
+/* Whether the event at idx (among all events of the log) is held out of s's training
+ * part: after the temporal cut, or the customer's test interaction and what followed. */
+static int held_out(const split_t *s, const evt_t *e, uint64_t idx)
+{
+    if (s->parent && held_out(s->parent, e, idx))
+        return 1;
+    if (s->o->protocol == EV_TEMPORAL && !s->parent)
+        return e->ts_ms >= s->cut_ms;
+    if (!e->user_id.p)
+        return 0;
+    uint32_t uid = intern_get(s->users, e->user_id.p, e->user_id.n);
+    return uid != INTERN_NONE && uid < s->test_cap && idx >= s->test[uid].cut;
+}
 
 static void grow_tests(split_t *s, uint32_t uid)
 {
@@ -95,7 +117,9 @@ static int find_tests(void *ud, uint8_t type, const void *p, size_t n, uint64_t 
     if (evt_decode(p, n, &e) != 0)
         return 0;
     uint64_t idx = s->events++;
-    if (s->o->protocol == EV_TEMPORAL) {
+    if (s->parent && held_out(s->parent, &e, idx))
+        return 0;
+    if (s->o->protocol == EV_TEMPORAL && !s->parent) {
         if (idx == s->ts_cap) {
             s->ts_cap = s->ts_cap ? s->ts_cap * 2 : 1 << 16;
             s->ts = realloc(s->ts, s->ts_cap * sizeof *s->ts);
@@ -104,7 +128,7 @@ static int find_tests(void *ud, uint8_t type, const void *p, size_t n, uint64_t 
         }
         s->ts[idx] = e.ts_ms;
     }
-    if (s->o->protocol == EV_TEMPORAL || !e.user_id.p)
+    if ((s->o->protocol == EV_TEMPORAL && !s->parent) || !e.user_id.p)
         return 0;
     uint32_t uid = intern_put(s->users, e.user_id.p, e.user_id.n, NULL);
     grow_tests(s, uid);
@@ -135,12 +159,30 @@ static int find_temporal(void *ud, uint8_t type, const void *p, size_t n, uint64
     if (evt_decode(p, n, &e) != 0)
         return 0;
     uint64_t idx = s->events++;
+    if (s->o->cold_items && e.item_id.p && e.ts_ms < s->cut_ms) {
+        /* Items touched before the cut are not cold. */
+        uint32_t it = intern_put(s->items, e.item_id.p, e.item_id.n, NULL);
+        if (it >= s->warm_cap) {
+            uint32_t ncap = s->warm_cap ? s->warm_cap * 2 : 4096;
+            while (ncap <= it)
+                ncap *= 2;
+            s->warm = realloc(s->warm, ncap);
+            if (!s->warm)
+                abort();
+            memset(s->warm + s->warm_cap, 0, ncap - s->warm_cap);
+            s->warm_cap = ncap;
+        }
+        s->warm[it] = 1;
+    }
     if (!is_target(s, &e) || e.ts_ms < s->cut_ms)
         return 0;
+    uint32_t item = intern_put(s->items, e.item_id.p, e.item_id.n, NULL);
+    if (s->o->cold_items && item < s->warm_cap && s->warm[item])
+        return 0; /* cold start: the customer's first purchase after the cut of a new item */
     uint32_t uid = intern_put(s->users, e.user_id.p, e.user_id.n, NULL);
     grow_tests(s, uid);
     if (s->test[uid].cut == UINT64_MAX)
-        s->test[uid] = (test_t){idx, intern_put(s->items, e.item_id.p, e.item_id.n, NULL), e.ts_ms, UINT32_MAX, 0};
+        s->test[uid] = (test_t){idx, item, e.ts_ms, UINT32_MAX, 0};
     return 0;
 }
 
@@ -154,14 +196,8 @@ static int train(void *ud, uint8_t type, const void *p, size_t n, uint64_t lsn)
         if (evt_decode(p, n, &e) != 0)
             return 0;
         uint64_t idx = s->events++;
-        if (s->o->protocol == EV_TEMPORAL) {
-            if (e.ts_ms >= s->cut_ms)
-                return 0;
-        } else if (e.user_id.p) {
-            uint32_t uid = intern_get(s->users, e.user_id.p, e.user_id.n);
-            if (uid != INTERN_NONE && uid < s->test_cap && idx >= s->test[uid].cut)
-                return 0; /* the test interaction and what the customer did after it */
-        }
+        if (held_out(s, &e, idx))
+            return 0; /* the test interaction and what the customer did after it */
         if (s->ix)
             ix_builder_add(s->ix, &e);
     }
@@ -178,8 +214,8 @@ static int cmp_i64(const void *a, const void *b)
 
 /* ---- answering ----------------------------------------------------------------------- */
 
-enum { M_LIVE, M_REALTIME, M_KNN, M_EASE, M_IALS, M_POPULAR, M__N };
-static const char *model_names[M__N] = {"live", "realtime", "knn", "ease", "ials", "popular"};
+enum { M_HYBRID, M_LIVE, M_REALTIME, M_KNN, M_EASE, M_IALS, M_CONTENT, M_POPULAR, M__N };
+static const char *model_names[M__N] = {"hybrid", "live", "realtime", "knn", "ease", "ials", "content", "popular"};
 
 /* Whether name is in the comma-separated list. */
 static int listed(const char *list, const char *name)
@@ -246,6 +282,15 @@ static void *run_job(void *arg)
         size_t tn;
         const char *titem = intern_str(s->items, s->test[uid].item, &tn);
         uint32_t target = intern_get(s->st->items, titem, tn);
+        if (o->cold_items && target != INTERN_NONE) {
+            /* Cold start: the item is in the catalog, but no event of training touched it. */
+            const st_item_t *it = &s->st->item[target];
+            int touched = 0;
+            for (int t = 0; t < EVT__COUNT; t++)
+                touched |= it->counts[t] != 0;
+            if (touched || !it->doc)
+                continue;
+        }
         uint64_t seed = hash_mix(o->seed ^ ((uint64_t)uid << 20));
         int rank = 0; /* 1-based; 0: not found */
         if (o->protocol == EV_LOO_SAMPLED) {
@@ -311,74 +356,267 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
     return -1;
 }
 
+static void split_init(split_t *s, const ev_opts_t *o, const split_t *parent)
+{
+    memset(s, 0, sizeof *s);
+    s->o = o;
+    s->parent = parent;
+    s->users = intern_new();
+    s->items = intern_new();
+    s->sessions = intern_new();
+}
+
+static void split_clear(split_t *s)
+{
+    ms_release(s->set);
+    ix_builder_free(s->ix);
+    st_free(s->st);
+    intern_free(s->users);
+    intern_free(s->items);
+    intern_free(s->sessions);
+    free(s->test);
+    free(s->ts);
+    free(s->warm);
+}
+
+static const model_kind_t trained_kinds[] = {MODEL_KNN, MODEL_EASE, MODEL_IALS};
+
+/* Splits the log of logdir (a nested split: the LOO split of parent's training part),
+ * replays the training part into a fresh store and trains the models o->models lists on
+ * it. Returns 0, or -1 with err. */
+static int split_build(split_t *s, const char *logdir, char *err, size_t errlen)
+{
+    const ev_opts_t *o = s->o;
+    log_replay_stats_t ls;
+    if (log_scan(logdir, find_tests, s, &ls) != 0)
+        return fail(err, errlen, "cannot read the log in %s", logdir);
+    if (o->protocol == EV_TEMPORAL && !s->parent) {
+        if (!s->events)
+            return fail(err, errlen, "the log holds no events");
+        int64_t *sorted = malloc(s->events * sizeof *sorted);
+        if (!sorted)
+            abort();
+        memcpy(sorted, s->ts, s->events * sizeof *sorted);
+        qsort(sorted, s->events, sizeof *sorted, cmp_i64);
+        s->cut_ms = sorted[(uint64_t)((double)(s->events - 1) * o->temporal_cut)];
+        free(sorted);
+        s->events = 0;
+        log_scan(logdir, find_temporal, s, &ls);
+    }
+    st_config_t cfg;
+    st_config_default(&cfg);
+    cfg.recency_decay = o->recency_decay;
+    s->st = st_new_with(&cfg);
+    s->events = 0;
+    int any_model = 0;
+    for (size_t k = 0; k < sizeof trained_kinds / sizeof trained_kinds[0]; k++)
+        any_model |= listed(o->models, model_kind_name(trained_kinds[k]));
+    if (any_model)
+        s->ix = ix_builder_new(&o->train.ix);
+    log_scan(logdir, train, s, &ls);
+    /* The trained models, on exactly what the store was given. */
+    s->set = ms_new(1);
+    if (!s->ix)
+        return 0;
+    ix_matrix_t *x = ix_build(s->ix);
+    s->ix = NULL;
+    for (size_t k = 0; k < sizeof trained_kinds / sizeof trained_kinds[0]; k++) {
+        model_kind_t kind = trained_kinds[k];
+        if (!listed(o->models, model_kind_name(kind)))
+            continue;
+        uint64_t tm = time_mono_ns();
+        char why[600];
+        model_t *m = train_model(x, kind, &o->train, why, sizeof why);
+        if (!m && s->lenient) {
+            fprintf(stderr, "aisle: %s left out: %s\n", model_kind_name(kind), why);
+            continue;
+        }
+        if (!m) {
+            ix_free(x);
+            return fail(err, errlen, "training %s: %s", model_kind_name(kind), why);
+        }
+        s->train_s[kind] = (double)(time_mono_ns() - tm) / 1e9;
+        ms_add(s->set, m, s->st, NULL);
+    }
+    ix_free(x);
+    return 0;
+}
+
+/* ---- the learned ranker -------------------------------------------------------------- */
+
+#define RANKER_CANDIDATES 100 /* per customer: the blend's best, the chosen item among them */
+#define RANKER_CUSTOMERS 30000 /* at most, a seeded sample */
+
+typedef struct {
+    const split_t *s;
+    rec_cache_t *cache;
+    uint32_t from, to;
+    rk_data_t data;
+    uint64_t cases, found;
+} rk_job_t;
+
+static void *ranker_job(void *arg)
+{
+    rk_job_t *j = arg;
+    const split_t *s = j->s;
+    rec_cand_t *cand = malloc(RANKER_CANDIDATES * sizeof *cand);
+    if (!cand)
+        abort();
+    rec_blend_t blend = s->o->blend;
+    blend.ranker = 0;
+    rec_filter_t f;
+    rec_filter_default(&f);
+    f.in_stock_only = 0;
+    f.exclude_cart = 0;
+    uint32_t nusers = intern_count(s->users);
+    for (uint32_t uid = j->from; uid < j->to; uid++) {
+        if (uid >= s->test_cap || s->test[uid].cut == UINT64_MAX)
+            continue;
+        if (nusers > RANKER_CUSTOMERS && hash_mix(s->o->seed ^ 0x5a5a ^ uid) % nusers >= RANKER_CUSTOMERS)
+            continue;
+        size_t un, tn;
+        const char *user = intern_str(s->users, uid, &un);
+        const prof_t *p = st_user_profile(s->st, user, un);
+        const char *titem = intern_str(s->items, s->test[uid].item, &tn);
+        uint32_t target = intern_get(s->st->items, titem, tn);
+        if (!p || target == INTERN_NONE)
+            continue;
+        j->cases++;
+        size_t n = rec_candidates(s->st, j->cache, s->set, &blend, p, &f, s->st->last_event_ms, cand,
+                                  RANKER_CANDIDATES);
+        size_t at = n;
+        for (size_t i = 0; i < n; i++)
+            if (cand[i].item == target)
+                at = i;
+        if (at == n)
+            continue; /* no source proposed it: nothing to learn about ordering */
+        j->found++;
+        for (size_t i = 0; i < n; i++)
+            rk_data_add(&j->data, cand[i].x, i == at);
+    }
+    free(cand);
+    return NULL;
+}
+
+/* Learns the ranker from split s: for each test customer, the candidates for_you would
+ * rank and which of them the customer went on to choose. Returns the ranker model. */
+static model_t *ranker_fit(const split_t *s, int threads, int verbose, char *err, size_t errlen)
+{
+    uint64_t t0 = time_mono_ns();
+    int nt = threads > 0 ? threads : 1;
+    rk_job_t jobs[64];
+    pthread_t th[64];
+    if (nt > 64)
+        nt = 64;
+    uint32_t nusers = intern_count(s->users);
+    rec_cache_t *cache = rec_cache_new(1000000000);
+    for (int t = 0; t < nt; t++) {
+        jobs[t] = (rk_job_t){s, cache, (uint32_t)((uint64_t)nusers * t / nt), (uint32_t)((uint64_t)nusers * (t + 1) / nt),
+                             {0}, 0, 0};
+        rk_data_init(&jobs[t].data);
+        pthread_create(&th[t], NULL, ranker_job, &jobs[t]);
+    }
+    rk_data_t all;
+    rk_data_init(&all);
+    uint64_t cases = 0, found = 0;
+    for (int t = 0; t < nt; t++) {
+        pthread_join(th[t], NULL);
+        for (size_t r = 0; r < jobs[t].data.n; r++)
+            rk_data_add(&all, jobs[t].data.x + r * RK_NFEAT, jobs[t].data.y[r]);
+        cases += jobs[t].cases;
+        found += jobs[t].found;
+        rk_data_free(&jobs[t].data);
+    }
+    rec_cache_free(cache);
+    if (verbose)
+        fprintf(stderr, "ranker: %llu customers held out, the chosen item among the candidates for %llu; "
+                        "%zu examples\n",
+                (unsigned long long)cases, (unsigned long long)found, all.n);
+    rk_model_t rm;
+    int iters = rk_fit(&all, 1.0, verbose, &rm);
+    rk_data_free(&all);
+    if (iters < 0) {
+        fail(err, errlen, "no customer's next choice was among the candidates: nothing to learn from");
+        return NULL;
+    }
+    model_t *m = model_new(MODEL_RANKER, 0, RK_NFEAT);
+    model_set_ids(m, s->items); /* no items: only the empty table */
+    float *w = model_own(m, sizeof rm);
+    memcpy(w, &rm, sizeof rm);
+    m->ranker = w;
+    m->events = s->train_records;
+    m->users = found;
+    m->train_seconds = (double)(time_mono_ns() - t0) / 1e9;
+    buf_t b;
+    buf_init(&b);
+    buf_printf(&b, "{\"examples_from\":%llu,\"candidates\":%d,\"iterations\":%d,\"base\":\"%s\",\"weights\":{",
+               (unsigned long long)found, RANKER_CANDIDATES, iters, s->o->models);
+    for (int i = 0; i < RK_NFEAT; i++)
+        buf_printf(&b, "%s\"%s\":%.4g", i ? "," : "", rk_feature_names[i], (double)rm.w[i]);
+    buf_puts(&b, "}}");
+    m->params = strndup(b.data, b.len);
+    buf_free(&b);
+    return m;
+}
+
+/* The ranker learned on the leave-one-out split of the log, or (parent given) of
+ * parent's training part, with the models o->models lists trained on that split. */
+static model_t *ranker_learn(const ev_opts_t *o, const split_t *parent, const char *logdir, int verbose, char *err,
+                             size_t errlen)
+{
+    ev_opts_t lo = *o; /* the split keeps a pointer: it lives as long as this call */
+    lo.protocol = EV_LOO;
+    lo.cold_items = 0;
+    split_t s;
+    split_init(&s, &lo, parent);
+    s.lenient = 1;
+    model_t *m = NULL;
+    if (split_build(&s, logdir, err, errlen) == 0)
+        m = ranker_fit(&s, lo.threads, verbose, err, errlen);
+    split_clear(&s);
+    return m;
+}
+
+model_t *ev_train_ranker(const char *data_dir, const ev_opts_t *o, int verbose, char *err, size_t errlen)
+{
+    char logdir[1100];
+    snprintf(logdir, sizeof logdir, "%s/log", data_dir);
+    return ranker_learn(o, NULL, logdir, verbose, err, errlen);
+}
+
 int ev_run(const char *data_dir, const ev_opts_t *o, ev_row_t *rows, size_t *nrows, ev_info_t *info, char *err,
            size_t errlen)
 {
     char logdir[1100];
     snprintf(logdir, sizeof logdir, "%s/log", data_dir);
-    split_t s = {o, intern_new(), intern_new(), intern_new(), NULL, 0, 0, NULL, 0, 0, NULL, NULL, 0};
+    split_t s;
+    split_init(&s, o, NULL);
     ms_set_t *set = NULL;
-    double train_s[MODEL__MAX + 1] = {0};
+    double *train_s = s.train_s;
     int rc = -1;
     uint32_t *catalog = NULL;
-    log_replay_stats_t ls;
     memset(info, 0, sizeof *info);
     *nrows = 0;
-    if (log_scan(logdir, find_tests, &s, &ls) != 0) {
-        fail(err, errlen, "cannot read the log in %s", logdir);
+    uint64_t t0 = time_mono_ns();
+    if (split_build(&s, logdir, err, errlen) != 0)
         goto out;
-    }
-    if (o->protocol == EV_TEMPORAL) {
-        if (!s.events) {
-            fail(err, errlen, "the log holds no events");
+    info->train_seconds = (double)(time_mono_ns() - t0) / 1e9;
+    for (int k = 0; k <= MODEL__MAX; k++)
+        info->train_seconds -= train_s[k];
+    info->train_records = s.train_records;
+    set = s.set;
+    if (listed(o->models, "hybrid")) {
+        /* The learned ranker, on a split of the training part only (each customer's last
+         * choice before the test one), so that it never sees a test item. */
+        uint64_t tr = time_mono_ns();
+        char why[600];
+        model_t *rk = ranker_learn(o, &s, logdir, 0, why, sizeof why);
+        if (!rk) {
+            fail(err, errlen, "training the ranker: %s", why);
             goto out;
         }
-        int64_t *sorted = malloc(s.events * sizeof *sorted);
-        if (!sorted)
-            abort();
-        memcpy(sorted, s.ts, s.events * sizeof *sorted);
-        qsort(sorted, s.events, sizeof *sorted, cmp_i64);
-        s.cut_ms = sorted[(uint64_t)((double)(s.events - 1) * o->temporal_cut)];
-        free(sorted);
-        s.events = 0;
-        log_scan(logdir, find_temporal, &s, &ls);
-    }
-    /* Train. */
-    uint64_t t0 = time_mono_ns();
-    st_config_t cfg;
-    st_config_default(&cfg);
-    cfg.recency_decay = o->recency_decay;
-    s.st = st_new_with(&cfg);
-    s.events = 0;
-    static const model_kind_t trained[] = {MODEL_KNN, MODEL_EASE, MODEL_IALS};
-    int any_model = 0;
-    for (size_t k = 0; k < sizeof trained / sizeof trained[0]; k++)
-        any_model |= listed(o->models, model_kind_name(trained[k]));
-    if (any_model)
-        s.ix = ix_builder_new(&o->train.ix);
-    log_scan(logdir, train, &s, &ls);
-    info->train_seconds = (double)(time_mono_ns() - t0) / 1e9;
-    info->train_records = s.train_records;
-    /* The trained models, on exactly what the store was given. */
-    set = ms_new(1);
-    if (s.ix) {
-        ix_matrix_t *x = ix_build(s.ix);
-        s.ix = NULL;
-        for (size_t k = 0; k < sizeof trained / sizeof trained[0]; k++) {
-            if (!listed(o->models, model_kind_name(trained[k])))
-                continue;
-            uint64_t tm = time_mono_ns();
-            char why[600];
-            model_t *m = train_model(x, trained[k], &o->train, why, sizeof why);
-            if (!m) {
-                ix_free(x);
-                fail(err, errlen, "training %s: %s", model_kind_name(trained[k]), why);
-                goto out;
-            }
-            train_s[trained[k]] = (double)(time_mono_ns() - tm) / 1e9;
-            ms_add(set, m, s.st, NULL);
-        }
-        ix_free(x);
+        ms_add(set, rk, s.st, NULL);
+        train_s[MODEL_RANKER] = (double)(time_mono_ns() - tr) / 1e9;
     }
     uint32_t nitems = intern_count(s.st->items);
     catalog = malloc((nitems + 1) * sizeof *catalog);
@@ -408,16 +646,24 @@ int ev_run(const char *data_dir, const ev_opts_t *o, ev_row_t *rows, size_t *nro
         rec_blend_t blend = o->blend;
         double row_train = 0;
         if (m == M_REALTIME) {
-            blend.knn = blend.ease = blend.ials = 0;
+            blend.knn = blend.ease = blend.ials = blend.content = 0;
+        } else if (m == M_CONTENT) {
+            blend = (rec_blend_t){.content = 1, .history_decay = o->blend.history_decay};
         } else if (m == M_KNN || m == M_EASE || m == M_IALS) {
             model_kind_t kind = m == M_KNN ? MODEL_KNN : m == M_EASE ? MODEL_EASE : MODEL_IALS;
             blend = (rec_blend_t){.history_decay = o->blend.history_decay};
             *(kind == MODEL_KNN ? &blend.knn : kind == MODEL_EASE ? &blend.ease : &blend.ials) = 1;
             row_train = train_s[kind];
         } else if (m == M_LIVE) {
+            for (int k = 0; k < MODEL_RANKER; k++)
+                row_train += train_s[k];
+        } else if (m == M_HYBRID) {
+            blend.ranker = 1;
             for (int k = 0; k <= MODEL__MAX; k++)
                 row_train += train_s[k];
         }
+        if (m != M_HYBRID)
+            blend.ranker = 0;
         int nt = o->threads > 0 ? o->threads : 1;
         job_t *jobs = calloc((size_t)nt, sizeof *jobs);
         pthread_t *th = calloc((size_t)nt, sizeof *th);
@@ -479,14 +725,7 @@ int ev_run(const char *data_dir, const ev_opts_t *o, ev_row_t *rows, size_t *nro
     rc = 0;
 out:
     free(catalog);
-    ms_release(set);
-    ix_builder_free(s.ix);
-    st_free(s.st);
-    intern_free(s.users);
-    intern_free(s.items);
-    intern_free(s.sessions);
-    free(s.test);
-    free(s.ts);
+    split_clear(&s); /* and the model set */
     return rc;
 }
 
@@ -504,7 +743,8 @@ static void usage(FILE *f)
                "Evaluates the recommenders on the log of DIR through the serving code (see docs/EVAL.md).\n\n"
                "  --data DIR          data directory (AISLE_DATA) [./data]\n"
                "  --protocol P        loo | loo-sampled | temporal [loo]\n"
-               "  --models LIST       comma-separated: live, realtime, knn, ease, ials, popular [live,popular]\n"
+               "  --models LIST       comma-separated: hybrid, live, realtime, knn, ease, ials, content,\n"
+               "                      popular [live,popular]\n"
                "                      (knn, ease, ials are trained on the training part; live blends them)\n"
                "  --blend LIST        for_you's source weights (as aisle serve --blend)\n"
                "  --model-recency F   how the models read the history (as aisle serve) [1]\n"
@@ -512,6 +752,8 @@ static void usage(FILE *f)
                "  --cut F             temporal: share of events before the cut [0.8]\n"
                "  --recency-decay F   for_you setting to evaluate (as aisle serve) [0.85]\n"
                "  --users N           evaluate a seeded sample of N customers [all]\n"
+               "  --cold-items        cold start: test items no training event touched (temporal: each\n"
+               "                      customer's first purchase after the cut of an item new since it)\n"
                "  --negatives N       loo-sampled: random items per test item [100]\n"
                "  --seed N            for samples and tie-breaking [42]\n"
                "  --threads N         [2]\n"
@@ -529,6 +771,8 @@ static int set(void *ud, const char *name, const char *val)
         c->data = val;
     } else if (strcmp(name, "json") == 0) {
         c->json = 1;
+    } else if (strcmp(name, "cold-items") == 0) {
+        c->o.cold_items = 1;
     } else if (strcmp(name, "protocol") == 0) {
         if (strcmp(val, "loo") == 0)
             c->o.protocol = EV_LOO;
@@ -549,7 +793,7 @@ static int set(void *ud, const char *name, const char *val)
             for (int m = 0; m < M__N; m++)
                 ok |= strlen(model_names[m]) == len && memcmp(model_names[m], p, len) == 0;
             if (!ok) {
-                fprintf(stderr, "aisle: --models wants live, realtime, knn, ease, ials, popular, got '%s'\n", val);
+                fprintf(stderr, "aisle: --models wants hybrid, live, realtime, knn, ease, ials, content, popular, got '%s'\n", val);
                 return -1;
             }
             p = e ? e + 1 : NULL;
@@ -619,7 +863,7 @@ int ev_main(int argc, char **argv)
 {
     cli_t c = {.data = getenv("AISLE_DATA") ? getenv("AISLE_DATA") : "./data"};
     ev_opts_default(&c.o);
-    static const char *const switches[] = {"json", NULL};
+    static const char *const switches[] = {"json", "cold-items", NULL};
     int rc = flags_parse(argc, argv, "eval", switches, set, &c, usage);
     if (rc)
         return rc == 1 ? 0 : 2;

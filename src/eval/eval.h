@@ -26,6 +26,7 @@ typedef struct {
     uint32_t target_types; /* bit per evt_type_t: which interactions are predicted */
     double temporal_cut;   /* share of events (by time) before the cut */
     uint32_t max_users;    /* 0: every customer; else a seeded sample */
+    int cold_items;        /* test only items nobody interacted with in the training part */
     uint32_t negatives;    /* sampled protocol */
     uint64_t seed;
     int threads;
@@ -58,11 +59,19 @@ extern const int ev_k[EV_KS];
 
 void ev_opts_default(ev_opts_t *o);
 /* Evaluates the models of o on DIR/log. rows: room for 8. Returns 0, or -1 with err.
- * Rows: live (for_you as served: real-time sources and every trained model listed,
- * blended), realtime (for_you without trained models), knn, ease, ials (for_you with only
- * that model), popular. Each trained model is trained once on the training part. */
+ * Rows: hybrid (for_you ordered by the learned ranker, itself learned on a split of the
+ * training part), live (for_you as served without a ranker: real-time sources and every
+ * trained model listed, blended), realtime (for_you without trained models), knn, ease,
+ * ials, content (for_you with only that source), popular. Each trained model is trained
+ * once on the training part. */
 int ev_run(const char *data_dir, const ev_opts_t *o, ev_row_t *rows, size_t *nrows, ev_info_t *info, char *err,
            size_t errlen);
+/* Learns the hybrid ranker from the log of DIR: each customer's last o->target_types
+ * interaction held out, the models o->models lists trained on the rest (one that cannot
+ * be trained here, such as EASE on a large catalog, is left out), and a logistic
+ * regression fitted on for_you's candidates, labelled by which one the customer chose.
+ * Returns the model (caller owns), or NULL with err. */
+model_t *ev_train_ranker(const char *data_dir, const ev_opts_t *o, int verbose, char *err, size_t errlen);
 /* The `aisle eval` subcommand. */
 int ev_main(int argc, char **argv);
 

@@ -27,9 +27,9 @@
 #define ALIGN 64
 
 enum { SEC_PARAMS = 1, SEC_ITEM_OFF = 2, SEC_ITEM_IDS = 3, SEC_SCALARS = 4, SEC_KNN_NBR = 10, SEC_KNN_SIM = 11,
-       SEC_EASE_B = 20, SEC_IALS_Y = 30, SEC_IALS_GRAM = 31 };
+       SEC_EASE_B = 20, SEC_IALS_Y = 30, SEC_IALS_GRAM = 31, SEC_RANKER = 40 };
 
-static const char *const kind_names[] = {NULL, "knn", "ease", "ials"};
+static const char *const kind_names[] = {NULL, "knn", "ease", "ials", "ranker"};
 
 const char *model_kind_name(model_kind_t k)
 {
@@ -120,6 +120,7 @@ size_t model_score(const model_t *m, const model_in_t *in, size_t nin, vec_hit_t
     case MODEL_KNN: return knn_score(m, in, nin, out, k);
     case MODEL_EASE: return ease_score(m, in, nin, out, k);
     case MODEL_IALS: return ials_score(m, in, nin, out, k);
+    case MODEL_RANKER: return 0; /* it orders candidates, it does not propose them */
     }
     return 0;
 }
@@ -162,6 +163,7 @@ static size_t sections_of(const model_t *m, sec_t *s, float *scalars)
         s[n++] = (sec_t){SEC_IALS_Y, m->Y, ni * d * 4};
         s[n++] = (sec_t){SEC_IALS_GRAM, m->gram, d * d * 4};
         break;
+    case MODEL_RANKER: s[n++] = (sec_t){SEC_RANKER, m->ranker, (3 * d + 1) * 4}; break;
     }
     return n;
 }
@@ -292,6 +294,7 @@ static const char *section_name(uint32_t id)
     case SEC_EASE_B: return "ease weights";
     case SEC_IALS_Y: return "ials item factors";
     case SEC_IALS_GRAM: return "ials gram matrix";
+    case SEC_RANKER: return "ranker weights";
     }
     return "unknown";
 }
@@ -379,13 +382,20 @@ model_t *model_parse(const void *data, size_t len, char *err, size_t errlen)
             return NULL;
         }
         need[nneed++] = (typeof(need[0])){SEC_EASE_B, ni * ni * 4};
-    } else {
+    } else if (kind == MODEL_IALS) {
         if (d == 0 || d > 1024) {
             fail(err, errlen, "an iALS model must have 1 to 1024 factors, not %u", dim);
             return NULL;
         }
         need[nneed++] = (typeof(need[0])){SEC_IALS_Y, ni * d * 4};
         need[nneed++] = (typeof(need[0])){SEC_IALS_GRAM, d * d * 4};
+    } else {
+        if (d != MODEL_RANKER_FEATURES || ni != 0) {
+            fail(err, errlen, "a ranker model must have %d features and no items, not %u and %u",
+                 MODEL_RANKER_FEATURES, dim, nitems);
+            return NULL;
+        }
+        need[nneed++] = (typeof(need[0])){SEC_RANKER, (3 * d + 1) * 4};
     }
     for (int i = 0; i < nneed; i++) {
         if (!sec[need[i].id]) {
@@ -435,6 +445,7 @@ model_t *model_parse(const void *data, size_t len, char *err, size_t errlen)
     m->B = sec[SEC_EASE_B];
     m->Y = sec[SEC_IALS_Y];
     m->gram = sec[SEC_IALS_GRAM];
+    m->ranker = sec[SEC_RANKER];
     if (kind == MODEL_IALS && ni * d * sizeof(float) > IALS_INDEX_BYTES)
         ials_index(m);
     return m;

@@ -14,20 +14,22 @@
 #ifndef AISLE_MODEL_H
 #define AISLE_MODEL_H
 
-#include "vec.h"
+#include "../util/vec.h"
 
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { MODEL_KNN = 1, MODEL_EASE = 2, MODEL_IALS = 3, MODEL__MAX = 3 } model_kind_t;
+typedef enum { MODEL_KNN = 1, MODEL_EASE = 2, MODEL_IALS = 3, MODEL_RANKER = 4, MODEL__MAX = 4 } model_kind_t;
 
 #define MODEL_VERSION 1
+#define MODEL_RANKER_FEATURES 29 /* RK_NFEAT (src/rank/ranker.h), checked there */
 #define MODEL_NONE UINT32_MAX
 
 typedef struct {
     model_kind_t kind;
     uint32_t nitems;
-    uint32_t dim; /* knn: neighbour slots per item; ease: nitems; ials: factors */
+    uint32_t dim; /* knn: neighbour slots per item; ease: nitems; ials: factors; ranker:
+                     features (no items) */
     /* Item i's id is ids[id_off[i] .. id_off[i+1]). */
     const uint32_t *id_off;
     const char *ids;
@@ -40,6 +42,9 @@ typedef struct {
      * regularisation and confidence scale the customer side is solved with. */
     const float *Y, *gram;
     float lambda, alpha;
+    /* ranker: 3 dim + 1 floats, the layout of rk_model_t (src/rank/ranker.h): weights,
+     * bias, feature means, feature scales. */
+    const float *ranker;
     /* ials, large catalogs: the approximate index (ials_index), derived at load: ivf_n
      * clusters (centroids ivf_cent), cluster c's rows ivf_start[c] .. ivf_start[c+1],
      * row r being item ivf_items[r] with int8 factors Yq[r] (times Yscale[r]). */
@@ -63,7 +68,7 @@ typedef struct {
     int nown;
 } model_t;
 
-const char *model_kind_name(model_kind_t k); /* "knn", "ease", "ials" */
+const char *model_kind_name(model_kind_t k); /* "knn", "ease", "ials", "ranker" */
 /* 0 when unknown. */
 model_kind_t model_kind_from_name(const char *s);
 

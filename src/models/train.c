@@ -2,6 +2,7 @@
  * interaction matrix once, train each model asked for, write its file, report. */
 #include "train.h"
 
+#include "../eval/eval.h"
 #include "../util/flags.h"
 #include "../util/timeutil.h"
 
@@ -44,6 +45,9 @@ model_t *train_model(const ix_matrix_t *x, model_kind_t kind, const train_opts_t
         }
         return ials_train(x, &io, err, errlen);
     }
+    case MODEL_RANKER:
+        snprintf(err, errlen, "the ranker learns from for_you's answers, not from the matrix: ev_train_ranker");
+        return NULL;
     }
     snprintf(err, errlen, "unknown model kind");
     return NULL;
@@ -166,7 +170,8 @@ static void usage(FILE *f)
             "`aisle serve` loads at start and on POST /v1/admin/models/reload. Reads the log only:\n"
             "it may run while a server runs on DIR.\n\n"
             "  --data DIR            data directory (AISLE_DATA) [./data]\n"
-            "  --model LIST          knn, ease, ials (comma-separated)\n"
+            "  --model LIST          knn, ease, ials, ranker (comma-separated; the ranker learns on top of\n"
+            "                        the others listed, or of all three when alone)\n"
             "  --out FILE            write here instead (one model only)\n"
             "  --json                one JSON object per model on stdout\n"
             "%s"
@@ -203,7 +208,7 @@ int train_main(int argc, char **argv)
     if (rc)
         return rc == 1 ? 0 : 2;
     if (!c.models) {
-        fprintf(stderr, "aisle: train needs --model knn, ease or ials (see aisle train --help)\n");
+        fprintf(stderr, "aisle: train needs --model knn, ease, ials or ranker (see aisle train --help)\n");
         return 2;
     }
     model_kind_t kinds[8];
@@ -214,7 +219,7 @@ int train_main(int argc, char **argv)
     for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         model_kind_t k = model_kind_from_name(t);
         if (!k || nk == 8) {
-            fprintf(stderr, "aisle: --model wants knn, ease or ials, got '%s'\n", t);
+            fprintf(stderr, "aisle: --model wants knn, ease, ials or ranker, got '%s'\n", t);
             return 2;
         }
         kinds[nk++] = k;
@@ -231,15 +236,28 @@ int train_main(int argc, char **argv)
         fprintf(stderr, "aisle: train: %s has no log (nothing imported or served there yet)\n", c.data);
         return 1;
     }
+    /* The ranker learns on top of the other models listed (on a split of the log of its
+     * own), or of all three when it comes alone. */
+    char base[64] = "";
+    int matrix = 0;
+    for (int i = 0; i < nk; i++)
+        if (kinds[i] != MODEL_RANKER) {
+            matrix = 1;
+            snprintf(base + strlen(base), sizeof base - strlen(base), "%s%s", base[0] ? "," : "",
+                     model_kind_name(kinds[i]));
+        }
+    if (!base[0])
+        snprintf(base, sizeof base, "knn,ease,ials");
     uint64_t t0 = time_mono_ns();
-    ix_matrix_t *x = ix_from_log(logdir, &c.o.ix);
-    if (!x) {
+    ix_matrix_t *x = matrix ? ix_from_log(logdir, &c.o.ix) : NULL;
+    if (matrix && !x) {
         fprintf(stderr, "aisle: train: cannot read the log in %s\n", logdir);
         return 1;
     }
     double read_s = (double)(time_mono_ns() - t0) / 1e9;
-    fprintf(stderr, "read %llu events: %u customers x %u items, %llu cells (%.2f s)\n",
-            (unsigned long long)x->events, x->nusers, x->nitems, (unsigned long long)x->nnz, read_s);
+    if (x)
+        fprintf(stderr, "read %llu events: %u customers x %u items, %llu cells (%.2f s)\n",
+                (unsigned long long)x->events, x->nusers, x->nitems, (unsigned long long)x->nnz, read_s);
     int status = 0;
     for (int i = 0; i < nk; i++) {
         char err[600], path[1200];
@@ -247,7 +265,16 @@ int train_main(int argc, char **argv)
             snprintf(path, sizeof path, "%s", c.out);
         else
             model_path(path, sizeof path, c.data, kinds[i]);
-        model_t *m = train_model(x, kinds[i], &c.o, err, sizeof err);
+        model_t *m;
+        if (kinds[i] == MODEL_RANKER) {
+            ev_opts_t eo;
+            ev_opts_default(&eo);
+            eo.train = c.o;
+            eo.models = base;
+            m = ev_train_ranker(c.data, &eo, 1, err, sizeof err);
+        } else {
+            m = train_model(x, kinds[i], &c.o, err, sizeof err);
+        }
         if (!m) {
             fprintf(stderr, "aisle: train %s: %s\n", model_kind_name(kinds[i]), err);
             status = 1;

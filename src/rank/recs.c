@@ -2,6 +2,7 @@
  * on comparable scales before blending: co-occurrence similarities are in (0, 1],
  * category and trending scores are divided by the best of their list. */
 #include "recs.h"
+#include "ranker.h"
 
 #include "../util/flags.h"
 #include "../util/hash.h"
@@ -16,19 +17,23 @@
                                  halve the work but cost 8% of HR@10 on aisle gen data) */
 
 const char *const rec_source_names[REC_NSOURCES] = {"co_view", "co_purchase", "category", "trending", "popular",
-                                                    "history",  "knn",         "ease",     "ials"};
+                                                    "history",  "knn",         "ease",     "ials",     "content"};
 
 void rec_blend_default(rec_blend_t *b)
 {
     *b = (rec_blend_t){.coview = 1.0f, .cobuy = 1.5f, .category = 0.3f, .trending = 0.1f, .knn = 1.0f,
-                       .ease = 1.0f, .ials = 1.0f, .history_decay = 1.0f};
+                       .ease = 1.0f, .ials = 1.0f, .content = 0.3f, .ranker = 1.0f, .history_decay = 1.0f};
 }
 
 static int set_source_weight(void *ud, const char *name, double v)
 {
     rec_blend_t *b = ud;
     float *slot[REC_NSOURCES] = {&b->coview, &b->cobuy, &b->category, &b->trending, NULL,
-                                 NULL,       &b->knn,   &b->ease,     &b->ials};
+                                 NULL,       &b->knn,   &b->ease,     &b->ials,     &b->content};
+    if (strcmp(name, "ranker") == 0) { /* 0: the blend orders for_you even when a ranker is loaded */
+        b->ranker = (float)v;
+        return 0;
+    }
     for (int k = 0; k < REC_NSOURCES; k++)
         if (slot[k] && strcmp(rec_source_names[k], name) == 0) {
             *slot[k] = (float)v;
@@ -58,6 +63,7 @@ typedef struct {
     int32_t at[ACC_SLOTS];
     rec_hit_t e[ACC_MAX];
     float best[ACC_MAX]; /* largest single contribution: it names the reason */
+    float feat[ACC_MAX][RK_NSOURCE_FEATS]; /* each source's unweighted score (for_you) */
     size_t n;
 } acc_t;
 
@@ -71,7 +77,8 @@ static acc_t *acc_new(void)
     return a;
 }
 
-static void acc_add(acc_t *a, uint32_t item, float score, rec_why_t why, uint32_t ref, uint32_t src)
+/* Adds score to item's candidate; returns its index, or -1 when the accumulator is full. */
+static int acc_add(acc_t *a, uint32_t item, float score, rec_why_t why, uint32_t ref, uint32_t src)
 {
     uint32_t h = (item * 2654435761u) & (ACC_SLOTS - 1);
     while (a->at[h] >= 0 && a->key[h] != item)
@@ -79,12 +86,13 @@ static void acc_add(acc_t *a, uint32_t item, float score, rec_why_t why, uint32_
     rec_hit_t *e;
     if (a->at[h] < 0) {
         if (a->n == ACC_MAX)
-            return;
+            return -1;
         a->key[h] = item;
         a->at[h] = (int32_t)a->n;
         e = &a->e[a->n];
         *e = (rec_hit_t){item, 0, why, ref, 0};
         a->best[a->n] = -INFINITY;
+        memset(a->feat[a->n], 0, sizeof a->feat[0]);
         a->n++;
     } else {
         e = &a->e[a->at[h]];
@@ -97,6 +105,33 @@ static void acc_add(acc_t *a, uint32_t item, float score, rec_why_t why, uint32_
         e->why = why;
         e->ref = ref;
     }
+    return (int)i;
+}
+
+/* The ranker feature of a source bit (-1: none). */
+static int source_feature(uint32_t src)
+{
+    switch (src) {
+    case SRC_COVIEW: return RK_COVIEW;
+    case SRC_COBUY: return RK_COBUY;
+    case SRC_CATEGORY: return RK_CATEGORY;
+    case SRC_TRENDING: return RK_TRENDING;
+    case SRC_KNN: return RK_KNN;
+    case SRC_EASE: return RK_EASE;
+    case SRC_IALS: return RK_IALS;
+    case SRC_CONTENT: return RK_CONTENT;
+    }
+    return -1;
+}
+
+/* for_you's form of acc_add: weight times a source's own score, which is kept apart too
+ * (a ranker feature). */
+static void acc_source(acc_t *a, uint32_t item, float weight, float raw, rec_why_t why, uint32_t ref, uint32_t src)
+{
+    int i = acc_add(a, item, weight * raw, why, ref, src);
+    int f = source_feature(src);
+    if (i >= 0 && f >= 0)
+        a->feat[i][f] += raw;
 }
 
 /* ---- filters and final ordering ---------------------------------------------------- */
@@ -736,6 +771,22 @@ static size_t model_input(const ms_model_t *mm, const hist_t *h, size_t nh, mode
     return n;
 }
 
+/* Items like what the customer did (the content profile): the sum of the history items'
+ * TF-IDF vectors, each weighted by what its events say and decayed by age (the
+ * affinities' half-life), searched in the catalog's index. */
+static size_t content_candidates(const state_t *st, const hist_t *h, size_t nh, int64_t now_ms, vec_hit_t *out,
+                                 size_t k)
+{
+    ct_query_t q;
+    ct_query_init(&q);
+    for (size_t i = 0; i < nh; i++) {
+        double age = now_ms > h[i].ts ? (double)(now_ms - h[i].ts) : 0;
+        float w = log1pf(h[i].w) * h[i].r * (float)exp2(-age / st->cfg.prof.half_life_ms);
+        ct_query_add(st->content, &q, h[i].item, w);
+    }
+    return ct_search(st->content, &q, out, k);
+}
+
 static const struct {
     model_kind_t kind;
     rec_why_t why;
@@ -777,21 +828,18 @@ static uint32_t model_because(const ms_model_t *mm, const model_in_t *in, size_t
     return best == MODEL_NONE ? INTERN_NONE : mm->to_store[best];
 }
 
-size_t rec_for_you(const state_t *st, rec_cache_t *c, const ms_set_t *models, const rec_blend_t *blend,
-                   const prof_t *p, const rec_filter_t *f, int64_t now_ms, rec_hit_t *out, size_t cap)
+/* for_you's candidate generation: every source into the accumulator (each source's own
+ * score kept apart, for the ranker), the history the models and content read into hist.
+ * Returns the accumulator (caller frees). */
+static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, const rec_blend_t *blend,
+                     const prof_t *p, int64_t now_ms, hist_t *hist, size_t *nhist_out)
 {
-    rec_blend_t defaults;
-    if (!blend) {
-        rec_blend_default(&defaults);
-        blend = &defaults;
-    }
     acc_t *a = acc_new();
     rec_hit_t *top = malloc(TOP_LIST * sizeof *top);
     if (!top)
         abort();
     const float *w = st->cfg.prof.weight;
     int personal = 0;
-    hist_t hist[MODEL_HIST];
     size_t nhist = 0;
     if (p) {
         /* Neighbours of what the customer did last, newest first and weighted by how
@@ -810,13 +858,13 @@ size_t rec_for_you(const state_t *st, rec_cache_t *c, const ms_set_t *models, co
             size_t n = blend->coview > 0 ? cooc_get(st->coview, item, &s) : 0;
             for (size_t i = 0; i < n; i++)
                 if (!in_recent(p, s[i].item))
-                    acc_add(a, s[i].item, blend->coview * sw * cooc_sim(st->coview, item, &s[i]), WHY_VIEWED_WITH,
-                            item, SRC_COVIEW);
+                    acc_source(a, s[i].item, blend->coview, sw * cooc_sim(st->coview, item, &s[i]), WHY_VIEWED_WITH,
+                               item, SRC_COVIEW);
             n = blend->cobuy > 0 ? cooc_get(st->cobuy, item, &s) : 0;
             for (size_t i = 0; i < n; i++)
                 if (!in_recent(p, s[i].item))
-                    acc_add(a, s[i].item, blend->cobuy * sw * cooc_sim(st->cobuy, item, &s[i]), WHY_BOUGHT_WITH,
-                            item, SRC_COBUY);
+                    acc_source(a, s[i].item, blend->cobuy, sw * cooc_sim(st->cobuy, item, &s[i]), WHY_BOUGHT_WITH,
+                               item, SRC_COBUY);
             personal = 1;
         }
         /* Popular items of the categories the customer likes most. */
@@ -830,13 +878,23 @@ size_t rec_for_you(const state_t *st, rec_cache_t *c, const ms_set_t *models, co
             size_t n = top_list(st, c, TOP_POPULAR, p->cat[i], now_ms, top, 40);
             for (size_t j = 0; j < n; j++)
                 if (!in_recent(p, top[j].item))
-                    acc_add(a, top[j].item, blend->category * cw * top[j].score / top[0].score, WHY_CATEGORY,
-                            p->cat[i], SRC_CATEGORY);
+                    acc_source(a, top[j].item, blend->category, cw * top[j].score / top[0].score, WHY_CATEGORY,
+                               p->cat[i], SRC_CATEGORY);
             personal = 1;
         }
-        /* The trained models, each read with the customer's live history. */
-        if (models)
+        /* The trained models, each read with the customer's live history; the content
+         * profile from the same history. */
+        if (models || blend->content > 0)
             nhist = live_history(st, p, blend->history_decay, hist);
+        if (blend->content > 0 && nhist) {
+            vec_hit_t ch[MODEL_CANDIDATES];
+            size_t n = content_candidates(st, hist, nhist, now_ms, ch, MODEL_CANDIDATES);
+            for (size_t j = 0; j < n && ch[0].score > 0 && ch[j].score > 0; j++)
+                if (!in_recent(p, ch[j].item))
+                    acc_source(a, ch[j].item, blend->content, ch[j].score / ch[0].score, WHY_CONTENT, INTERN_NONE,
+                               SRC_CONTENT);
+            personal |= n > 0;
+        }
         for (size_t k = 0; k < sizeof model_sources / sizeof model_sources[0] && nhist; k++) {
             const ms_model_t *mm = ms_get(models, model_sources[k].kind);
             float mw = model_weight(blend, model_sources[k].kind);
@@ -849,15 +907,17 @@ size_t rec_for_you(const state_t *st, rec_cache_t *c, const ms_set_t *models, co
             for (size_t j = 0; j < n && mh[0].score > 0 && mh[j].score > 0; j++) {
                 uint32_t item = mm->to_store[mh[j].item];
                 if (item != INTERN_NONE)
-                    acc_add(a, item, mw * mh[j].score / mh[0].score, model_sources[k].why, INTERN_NONE,
-                            model_sources[k].src);
+                    acc_source(a, item, mw, mh[j].score / mh[0].score, model_sources[k].why, INTERN_NONE,
+                               model_sources[k].src);
             }
             personal |= n > 0;
         }
     }
     /* Trending: a small share for everyone, everything for a visitor we know nothing of. */
     size_t n = top_list(st, c, TOP_TRENDING, INTERN_NONE, now_ms, top, 50);
-    add_top(a, top, n, personal ? blend->trending : 1.0f, INTERN_NONE);
+    float tw = personal ? blend->trending : 1.0f;
+    for (size_t i = 0; i < n && tw > 0 && top[0].score > 0; i++)
+        acc_source(a, top[i].item, tw, top[i].score / top[0].score, WHY_TRENDING, INTERN_NONE, SRC_TRENDING);
     if (!personal) {
         n = top_list(st, c, TOP_POPULAR, INTERN_NONE, now_ms, top, 100);
         add_top(a, top, n, 0.5f, INTERN_NONE);
@@ -868,10 +928,180 @@ size_t rec_for_you(const state_t *st, rec_cache_t *c, const ms_set_t *models, co
         for (size_t i = 0; i < a->n; i++)
             if (in_recent(p, a->e[i].item))
                 a->e[i].score = 0;
+    *nhist_out = nhist;
+    return a;
+}
+
+/* What the "last item" features need, worked out once per answer. */
+typedef struct {
+    uint32_t last; /* the customer's newest item (store id), INTERN_NONE when none */
+    const ms_model_t *knn, *ease, *ials;
+    uint32_t last_knn, last_ease, last_ials; /* last in each model's numbering */
+    vec_hit_t nbr[1000]; /* last's kNN neighbours, by item (model numbering) */
+    size_t nnbr;
+    float last_norm; /* of its iALS factors */
+} last_t;
+
+static int by_item(const void *a, const void *b)
+{
+    const vec_hit_t *x = a, *y = b;
+    return x->item < y->item ? -1 : x->item > y->item;
+}
+
+static uint32_t to_model(const ms_model_t *mm, uint32_t item)
+{
+    return mm && item < mm->nstore ? mm->to_model[item] : MODEL_NONE;
+}
+
+static void last_init(last_t *l, const ms_set_t *models, const hist_t *hist, size_t nhist, const prof_t *p)
+{
+    l->last = INTERN_NONE;
+    if (p && p->recent_n) {
+        int type;
+        int64_t ts;
+        prof_recent(p, 0, &l->last, &type, &ts);
+    } else if (nhist) {
+        l->last = hist[0].item;
+    }
+    l->knn = ms_get(models, MODEL_KNN);
+    l->ease = ms_get(models, MODEL_EASE);
+    l->ials = ms_get(models, MODEL_IALS);
+    l->last_knn = to_model(l->knn, l->last);
+    l->last_ease = to_model(l->ease, l->last);
+    l->last_ials = to_model(l->ials, l->last);
+    l->nnbr = 0;
+    if (l->last_knn != MODEL_NONE) {
+        const model_t *m = l->knn->m;
+        for (uint32_t k = 0; k < m->dim && k < 1000 && m->nbr[(size_t)l->last_knn * m->dim + k] != MODEL_NONE; k++)
+            l->nbr[l->nnbr++] = (vec_hit_t){m->nbr[(size_t)l->last_knn * m->dim + k], m->sim[(size_t)l->last_knn * m->dim + k]};
+        qsort(l->nbr, l->nnbr, sizeof l->nbr[0], by_item);
+    }
+    l->last_norm = 0;
+    if (l->last_ials != MODEL_NONE) {
+        const model_t *m = l->ials->m;
+        const float *y = m->Y + (size_t)l->last_ials * m->dim;
+        l->last_norm = sqrtf(vec_dot(y, y, m->dim));
+    }
+}
+
+static float cooc_with(const cooc_t *c, uint32_t a, uint32_t b)
+{
+    const cooc_slot_t *s;
+    size_t n = cooc_get(c, a, &s);
+    for (size_t i = 0; i < n; i++)
+        if (s[i].item == b)
+            return cooc_sim(c, a, &s[i]);
+    return 0;
+}
+
+/* The ranker's features of candidate i of the accumulator. */
+static void features(const state_t *st, const prof_t *p, const acc_t *a, size_t i, int64_t now_ms, const last_t *l,
+                     float *x)
+{
+    uint32_t item = a->e[i].item;
+    const st_item_t *it = &st->item[item];
+    for (int s = 0; s < RK_NSOURCE_FEATS; s++) {
+        x[s] = a->feat[i][s];
+        x[RK_HAS_FIRST + s] = a->feat[i][s] > 0;
+    }
+    uint32_t events = 0;
+    for (int t = 0; t < EVT__COUNT; t++)
+        events += it->counts[t];
+    x[RK_POPULARITY] = log1pf((float)events);
+    x[RK_DECAYED_POP] = log1pf(st_item_popularity(st, item, now_ms));
+    float tr = st_item_trending(st, item, now_ms);
+    x[RK_TREND] = tr < -5 ? -5 : tr > 10 ? 10 : tr;
+    double hours = it->last_event_ms && now_ms > it->last_event_ms ? (double)(now_ms - it->last_event_ms) / 3.6e6 : 0;
+    x[RK_RECENCY] = it->last_event_ms ? (float)log1p(hours) : 10;
+    x[RK_CAT_AFFINITY] = x[RK_BRAND_AFFINITY] = x[RK_PRICE_FIT] = 0;
+    if (p) {
+        float total = 0, mine = 0;
+        for (int k = 0; k < PROF_CATS; k++) {
+            float cw = prof_cat_weight(p, k, now_ms, &st->cfg.prof);
+            total += cw;
+            if (p->cat[k] != PROF_NONE && p->cat[k] < st->cat_cap && st_item_in_category(st, item, p->cat[k]))
+                mine += cw;
+        }
+        x[RK_CAT_AFFINITY] = total > 0 ? mine / total : 0;
+        total = mine = 0;
+        for (int k = 0; k < PROF_BRANDS; k++) {
+            float bw = prof_brand_weight(p, k, now_ms, &st->cfg.prof);
+            total += bw;
+            if (it->brand != INTERN_NONE && p->brand[k] == it->brand)
+                mine += bw;
+        }
+        x[RK_BRAND_AFFINITY] = total > 0 ? mine / total : 0;
+        double centre = prof_price_center(p);
+        if (centre > 0 && it->price > 0)
+            x[RK_PRICE_FIT] = (float)exp(-fabs(log(it->price / centre)));
+    }
+    x[RK_BLEND] = a->e[i].score;
+    x[RK_LAST_COOC] = x[RK_LAST_KNN] = x[RK_LAST_EASE] = x[RK_LAST_IALS] = x[RK_LAST_CONTENT] = 0;
+    if (l->last == INTERN_NONE)
+        return;
+    x[RK_LAST_COOC] = cooc_with(st->coview, l->last, item) + cooc_with(st->cobuy, l->last, item);
+    x[RK_LAST_CONTENT] = ct_similarity(st->content, l->last, item);
+    uint32_t mi;
+    if (l->nnbr && (mi = to_model(l->knn, item)) != MODEL_NONE) {
+        vec_hit_t key = {mi, 0}, *hit = bsearch(&key, l->nbr, l->nnbr, sizeof key, by_item);
+        if (hit)
+            x[RK_LAST_KNN] = hit->score;
+    }
+    if (l->last_ease != MODEL_NONE && (mi = to_model(l->ease, item)) != MODEL_NONE)
+        x[RK_LAST_EASE] = l->ease->m->B[(size_t)l->last_ease * l->ease->m->nitems + mi];
+    if (l->last_norm > 0 && (mi = to_model(l->ials, item)) != MODEL_NONE) {
+        const model_t *m = l->ials->m;
+        const float *y = m->Y + (size_t)mi * m->dim;
+        float n = sqrtf(vec_dot(y, y, m->dim));
+        if (n > 0)
+            x[RK_LAST_IALS] = vec_dot(y, m->Y + (size_t)l->last_ials * m->dim, m->dim) / (n * l->last_norm);
+    }
+}
+
+size_t rec_for_you(const state_t *st, rec_cache_t *c, const ms_set_t *models, const rec_blend_t *blend,
+                   const prof_t *p, const rec_filter_t *f, int64_t now_ms, rec_hit_t *out, size_t cap)
+{
+    rec_blend_t defaults;
+    if (!blend) {
+        rec_blend_default(&defaults);
+        blend = &defaults;
+    }
+    hist_t hist[MODEL_HIST];
+    size_t nhist;
+    acc_t *a = gather(st, c, models, blend, p, now_ms, hist, &nhist);
+    /* The learned ranker, when there is one, orders the candidates instead of the blend
+     * (its probability keeps scores positive, as filters and rules expect). */
+    const ms_model_t *rk = blend->ranker > 0 && p ? ms_get(models, MODEL_RANKER) : NULL;
+    if (rk) {
+        const rk_model_t *rm = (const rk_model_t *)rk->m->ranker;
+        float x[RK_NFEAT];
+        last_t *l = malloc(sizeof *l);
+        if (!l)
+            abort();
+        last_init(l, models, hist, nhist, p);
+        for (size_t i = 0; i < a->n; i++) {
+            if (a->e[i].score <= 0)
+                continue;
+            features(st, p, a, i, now_ms, l, x);
+            float pr = 1.0f / (1.0f + expf(-rk_score(rm, x)));
+            a->e[i].score = pr > 1e-30f ? pr : 1e-30f;
+        }
+        free(l);
+    }
     size_t m = finish_acc(st, p, f, a, out, cap);
     /* Name the reason of the models' picks that made the answer (only for these: it
      * takes a look at each history item). */
-    for (size_t i = 0; i < m; i++)
+    for (size_t i = 0; i < m; i++) {
+        if (out[i].why == WHY_CONTENT) {
+            float best = 0;
+            for (size_t h = 0; h < nhist; h++) {
+                float sim = ct_similarity(st->content, hist[h].item, out[i].item);
+                if (sim > best) {
+                    best = sim;
+                    out[i].ref = hist[h].item;
+                }
+            }
+        }
         for (size_t k = 0; k < sizeof model_sources / sizeof model_sources[0]; k++) {
             const ms_model_t *mm;
             if (out[i].why != model_sources[k].why || !(mm = ms_get(models, model_sources[k].kind)))
@@ -881,7 +1111,44 @@ size_t rec_for_you(const state_t *st, rec_cache_t *c, const ms_set_t *models, co
             uint32_t mi = out[i].item < mm->nstore ? mm->to_model[out[i].item] : MODEL_NONE;
             out[i].ref = mi == MODEL_NONE ? INTERN_NONE : model_because(mm, in, nin, mi);
         }
+    }
     return m;
+}
+
+static int cand_cmp(const void *a, const void *b)
+{
+    const rec_cand_t *x = a, *y = b;
+    float sx = x->x[RK_BLEND], sy = y->x[RK_BLEND];
+    if (sx != sy)
+        return sx > sy ? -1 : 1;
+    return x->item < y->item ? -1 : x->item > y->item;
+}
+
+size_t rec_candidates(const state_t *st, rec_cache_t *c, const ms_set_t *models, const rec_blend_t *blend,
+                      const prof_t *p, const rec_filter_t *f, int64_t now_ms, rec_cand_t *out, size_t cap)
+{
+    hist_t hist[MODEL_HIST];
+    size_t nhist, n = 0;
+    acc_t *a = gather(st, c, models, blend, p, now_ms, hist, &nhist);
+    rec_cand_t *all = malloc((a->n + 1) * sizeof *all);
+    last_t *l = malloc(sizeof *l);
+    if (!all || !l)
+        abort();
+    last_init(l, models, hist, nhist, p);
+    for (size_t i = 0; i < a->n; i++)
+        if (a->e[i].score > 0 && passes(st, p, f, a->e[i].item)) {
+            all[n].item = a->e[i].item;
+            features(st, p, a, i, now_ms, l, all[n].x);
+            n++;
+        }
+    free(l);
+    qsort(all, n, sizeof *all, cand_cmp);
+    if (n > cap)
+        n = cap;
+    memcpy(out, all, n * sizeof *out);
+    free(all);
+    free(a);
+    return n;
 }
 
 size_t rec_buy_again(const state_t *st, const prof_t *p, const rec_filter_t *f, int64_t now_ms, rec_hit_t *out,
@@ -949,7 +1216,18 @@ size_t rec_similar(const state_t *st, rec_cache_t *c, uint32_t item, const rec_f
     size_t n = cooc_get(st->coview, item, &s);
     for (size_t i = 0; i < n; i++)
         acc_add(a, s[i].item, cooc_sim(st->coview, item, &s[i]), WHY_VIEWED_WITH, item, SRC_COVIEW);
-    /* Thin co-occurrence: fill with what is popular in the same leaf category. */
+    /* Thin co-occurrence: items like it by content first, then what is popular in the
+     * same leaf category. */
+    if (n < 10 && ct_has(st->content, item)) {
+        ct_query_t q;
+        ct_query_init(&q);
+        ct_query_add(st->content, &q, item, 1.0f);
+        vec_hit_t ch[64];
+        size_t m = ct_search(st->content, &q, ch, 64);
+        for (size_t i = 0; i < m; i++)
+            if (ch[i].item != item)
+                acc_add(a, ch[i].item, 0.3f * ch[i].score, WHY_CONTENT, item, SRC_CONTENT);
+    }
     uint32_t cat = item < intern_count(st->items) ? st->item[item].category : INTERN_NONE;
     if (n < 10 && cat != INTERN_NONE) {
         rec_hit_t *top = malloc(TOP_LIST * sizeof *top);

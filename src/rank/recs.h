@@ -9,6 +9,7 @@
 
 #include "../models/modelset.h"
 #include "../store/state.h"
+#include "ranker.h"
 #include "shown.h"
 
 #include <pthread.h>
@@ -25,6 +26,8 @@ typedef enum {
     WHY_SIMILAR_TO,  /* item-kNN; ref: the customer's item it is most similar to */
     WHY_CHOSEN_WITH, /* EASE; ref: the customer's item that speaks most for it */
     WHY_TASTE,       /* iALS; ref: the customer's item closest to it in taste */
+    WHY_CONTENT,     /* content; ref: the customer's item it resembles most (INTERN_NONE:
+                        an item of the same category, brand or words) */
 } rec_why_t;
 
 /* Candidate sources, as bits in rec_hit_t.sources. */
@@ -38,25 +41,28 @@ enum {
     SRC_KNN = 64,
     SRC_EASE = 128,
     SRC_IALS = 256,
+    SRC_CONTENT = 512,
 };
-#define REC_NSOURCES 9
+#define REC_NSOURCES 10
 /* "co_view", "co_purchase", "category", "trending", "popular", "history", "knn", "ease",
- * "ials": source bit i's name. */
+ * "ials", "content": source bit i's name. */
 extern const char *const rec_source_names[REC_NSOURCES];
 
 /* How for_you weighs its candidate sources. Each source's scores are first put on one
  * scale (co-occurrence: cosine similarities; the others: divided by their best). A
  * weight of 0 leaves a source out. */
 typedef struct {
-    float coview, cobuy, category, trending, knn, ease, ials;
+    float coview, cobuy, category, trending, knn, ease, ials, content;
+    float ranker; /* > 0: a loaded learned ranker orders for_you (the weights above still
+                     choose the candidates and feed it); 0: the weighted sum does */
     /* How the trained models read a customer's history, newest first: each item counts
      * history_decay times the next newer one (1: all alike, as in training). */
     float history_decay;
 } rec_blend_t;
 
 void rec_blend_default(rec_blend_t *b);
-/* Parses "co_view=1,ease=2,..." (names as in rec_source_names; weights 0 to 1000) into
- * b; names not given keep their weight. Returns 0, or -1 (b untouched). */
+/* Parses "co_view=1,ease=2,..." (names as in rec_source_names, and "ranker"; weights 0
+ * to 1000) into b; names not given keep their weight. Returns 0, or -1 (b untouched). */
 int rec_blend_parse(rec_blend_t *b, const char *list);
 
 typedef struct {
@@ -104,6 +110,14 @@ void rec_filter_default(rec_filter_t *f);
  * history, weighted by blend (NULL: the defaults). */
 size_t rec_for_you(const state_t *st, rec_cache_t *c, const ms_set_t *models, const rec_blend_t *blend,
                    const prof_t *p, const rec_filter_t *f, int64_t now_ms, rec_hit_t *out, size_t cap);
+/* for_you's candidates (those the filter lets through), best blend score first, with
+ * the learned ranker's features: what the ranker is trained on. */
+typedef struct {
+    uint32_t item;
+    float x[RK_NFEAT];
+} rec_cand_t;
+size_t rec_candidates(const state_t *st, rec_cache_t *c, const ms_set_t *models, const rec_blend_t *blend,
+                      const prof_t *p, const rec_filter_t *f, int64_t now_ms, rec_cand_t *out, size_t cap);
 size_t rec_buy_again(const state_t *st, const prof_t *p, const rec_filter_t *f, int64_t now_ms, rec_hit_t *out,
                      size_t cap);
 size_t rec_trending(const state_t *st, rec_cache_t *c, const prof_t *p, const rec_filter_t *f, int64_t now_ms,

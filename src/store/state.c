@@ -44,6 +44,7 @@ state_t *st_new_with(const st_config_t *cfg)
         st_config_default(&st->cfg);
     st->coview = cooc_new();
     st->cobuy = cooc_new();
+    st->content = ct_new();
     pthread_rwlock_init(&st->lock, NULL);
     st->users = intern_new();
     st->items = intern_new();
@@ -76,6 +77,7 @@ void st_free(state_t *st)
     free(st->prof);
     cooc_free(st->coview);
     cooc_free(st->cobuy);
+    ct_free(st->content);
     for (uint32_t i = 0; i < st->cat_cap; i++)
         free(st->cat_items[i].v);
     free(st->cat_items);
@@ -471,6 +473,7 @@ static void apply_item(state_t *st, const char *id, size_t idn, json_t *doc)
     free(it->tags);
     it->tags = NULL;
     it->ntags = 0;
+    ct_item_set(st->content, iid, doc);
     if (!doc) {
         for (uint32_t cat = old_cat; cat != INTERN_NONE; cat = st->cat_parent[cat])
             idlist_remove(&st->cat_items[cat], iid);
@@ -827,5 +830,5 @@ size_t st_memory(const state_t *st)
            intern_bytes(st->categories) + intern_bytes(st->brands) + intern_bytes(st->orders) +
            (size_t)st->item_cap * sizeof(st_item_t) + (size_t)st->user_cap * sizeof(st_user_t) +
            (size_t)st->session_cap * sizeof(st_session_t) + (st->seen_mask + 1) * sizeof(uint64_t) + prof +
-           cats + cooc_bytes(st->coview) + cooc_bytes(st->cobuy);
+           cats + cooc_bytes(st->coview) + cooc_bytes(st->cobuy) + ct_bytes(st->content);
 }

@@ -10,6 +10,7 @@
 
 #include "../ingest/event.h"
 #include "../rank/rules.h"
+#include "../stream/content.h"
 #include "../stream/cooc.h"
 #include "../stream/profile.h"
 #include "../util/buf.h"
@@ -89,6 +90,7 @@ typedef struct state {
     uint32_t nprof, prof_cap;
     cooc_t *coview; /* viewed/clicked/carted in the same session: "similar" */
     cooc_t *cobuy;  /* bought by the same customer within an hour: "bought together" */
+    content_t *content; /* the catalog's terms and their index (content-based filtering) */
     intern_t *tags;
     rule_t *rules; /* business rules, in the order they were created */
     uint32_t nrules, rules_cap;

@@ -1,0 +1,486 @@
+/* Catalog content: terms from item documents, TF-IDF weights computed against the live
+ * catalog at read time (so they stay right as items come and go), an inverted index with
+ * O(1) removal (each item's term remembers its place in the term's posting list), and
+ * cosine search over it. */
+#include "content.h"
+
+#include "../util/buf.h"
+#include "../util/intern.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    uint32_t term;
+    float tf;
+    uint32_t pos; /* index in the term's posting list */
+} feat_t;
+
+typedef struct {
+    feat_t *f; /* sorted by term; owned */
+    uint32_t n;
+} citem_t;
+
+typedef struct {
+    uint32_t item;
+    float tf;
+} posting_t;
+
+typedef struct {
+    posting_t *v;
+    uint32_t n, cap;
+} plist_t;
+
+struct content {
+    intern_t *terms;
+    plist_t *post; /* by term */
+    uint32_t post_cap;
+    citem_t *item; /* by item id */
+    uint32_t item_cap;
+    uint32_t nlive; /* items with terms */
+};
+
+/* Field weights: a title word says more than a description word; a word pair is kept
+ * at half the weight of its words (it helps: "tea light" is not "tea"). */
+#define W_TITLE 1.0f
+#define W_DESCRIPTION 0.5f
+#define W_PAIR 0.5f
+#define W_CATEGORY 1.0f
+#define W_BRAND 1.0f
+#define W_PRICE 0.5f
+#define W_TAG 1.0f
+#define MAX_TERMS 256 /* per item */
+
+static const char *const stop_words[] = {
+    "a",     "about", "after", "all",   "also",  "an",    "and",   "any",   "are",  "as",   "at",    "be",
+    "been",  "but",   "by",    "can",   "could", "do",    "each",  "for",   "from", "had",  "has",   "have",
+    "he",    "her",   "his",   "how",   "i",     "if",    "in",    "into",  "is",   "it",   "its",   "just",
+    "may",   "more",  "most",  "my",    "no",    "not",   "of",    "on",    "one",  "only", "or",    "other",
+    "our",   "out",   "over",  "per",   "set",   "so",    "some",  "such",  "than", "that", "the",   "their",
+    "them",  "then",  "there", "these", "they",  "this",  "those", "to",    "too",  "up",   "us",    "very",
+    "was",   "we",    "were",  "what",  "when",  "which", "while", "who",   "will", "with", "would", "you",
+    "your"};
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int is_stop(const char *w, size_t n)
+{
+    char buf[16];
+    if (n >= sizeof buf)
+        return 0;
+    memcpy(buf, w, n);
+    buf[n] = '\0';
+    const char *key = buf;
+    return bsearch(&key, stop_words, sizeof stop_words / sizeof stop_words[0], sizeof stop_words[0], cmp_str) != NULL;
+}
+
+content_t *ct_new(void)
+{
+    content_t *c = calloc(1, sizeof *c);
+    if (!c)
+        abort();
+    c->terms = intern_new();
+    return c;
+}
+
+void ct_free(content_t *c)
+{
+    if (!c)
+        return;
+    for (uint32_t i = 0; i < c->item_cap; i++)
+        free(c->item[i].f);
+    for (uint32_t t = 0; t < c->post_cap; t++)
+        free(c->post[t].v);
+    free(c->item);
+    free(c->post);
+    intern_free(c->terms);
+    free(c);
+}
+
+static void *grow(void *p, uint32_t *cap, uint32_t need, size_t elem)
+{
+    if (need < *cap)
+        return p;
+    uint32_t ncap = *cap ? *cap : 1024;
+    while (ncap <= need)
+        ncap *= 2;
+    p = realloc(p, (size_t)ncap * elem);
+    if (!p)
+        abort();
+    memset((char *)p + (size_t)*cap * elem, 0, (size_t)(ncap - *cap) * elem);
+    *cap = ncap;
+    return p;
+}
+
+/* ---- terms of a document ------------------------------------------------------------ */
+
+typedef struct {
+    content_t *c;
+    feat_t f[MAX_TERMS];
+    uint32_t n;
+} terms_t;
+
+static void add_term(terms_t *t, const char *prefix, const char *s, size_t n, float w)
+{
+    if (t->n == MAX_TERMS || n == 0)
+        return;
+    char buf[300];
+    size_t pn = strlen(prefix);
+    if (pn + n >= sizeof buf)
+        n = sizeof buf - pn - 1;
+    memcpy(buf, prefix, pn);
+    memcpy(buf + pn, s, n);
+    t->f[t->n++] = (feat_t){intern_put(t->c->terms, buf, pn + n, NULL), w, 0};
+}
+
+/* Words of text: runs of letters and digits (bytes of UTF-8 sequences count as letters),
+ * ASCII lower-cased, one-letter words and stop words out; and each pair of neighbouring
+ * words that are both kept. */
+static void add_text(terms_t *t, const char *s, size_t n, float w)
+{
+    char prev[128], cur[128];
+    size_t prevn = 0;
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && !(isalnum((unsigned char)s[i]) || (unsigned char)s[i] >= 0x80))
+            i++;
+        size_t curn = 0;
+        while (i < n && (isalnum((unsigned char)s[i]) || (unsigned char)s[i] >= 0x80)) {
+            if (curn < sizeof cur)
+                cur[curn++] = (char)tolower((unsigned char)s[i]);
+            i++;
+        }
+        if (curn < 2 || is_stop(cur, curn)) {
+            prevn = 0; /* a stop word breaks a pair */
+            continue;
+        }
+        add_term(t, "w:", cur, curn, w);
+        if (prevn) {
+            char pair[260];
+            memcpy(pair, prev, prevn);
+            pair[prevn] = ' ';
+            memcpy(pair + prevn + 1, cur, curn);
+            add_term(t, "p:", pair, prevn + 1 + curn, w * W_PAIR);
+        }
+        memcpy(prev, cur, curn);
+        prevn = curn;
+    }
+}
+
+static int cmp_term(const void *a, const void *b)
+{
+    const feat_t *x = a, *y = b;
+    return x->term < y->term ? -1 : x->term > y->term;
+}
+
+static void collect(terms_t *t, json_t *doc)
+{
+    json_t *v = json_object_get(doc, "title");
+    if (json_is_string(v))
+        add_text(t, json_string_value(v), json_string_length(v), W_TITLE);
+    v = json_object_get(doc, "description");
+    if (json_is_string(v))
+        add_text(t, json_string_value(v), json_string_length(v), W_DESCRIPTION);
+    v = json_object_get(doc, "categories");
+    if (json_is_array(v)) {
+        buf_t path;
+        buf_init(&path);
+        size_t i;
+        json_t *c;
+        json_array_foreach(v, i, c)
+        {
+            if (i)
+                buf_append(&path, "/", 1);
+            buf_append(&path, json_string_value(c), json_string_length(c));
+            add_term(t, "c:", path.data, path.len, W_CATEGORY);
+        }
+        buf_free(&path);
+    }
+    v = json_object_get(doc, "brand");
+    if (json_is_string(v))
+        add_term(t, "b:", json_string_value(v), json_string_length(v), W_BRAND);
+    v = json_object_get(doc, "price");
+    if (json_is_number(v) && json_number_value(v) > 0) {
+        /* Bands of a factor of two: 1-2, 2-4, 4-8, ... */
+        char band[16];
+        int len = snprintf(band, sizeof band, "%d", (int)floor(log2(json_number_value(v))));
+        add_term(t, "$:", band, (size_t)len, W_PRICE);
+    }
+    v = json_object_get(doc, "tags");
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *tag;
+        json_array_foreach(v, i, tag) add_term(t, "t:", json_string_value(tag), json_string_length(tag), W_TAG);
+    }
+    /* One entry per term, weights summed. */
+    qsort(t->f, t->n, sizeof t->f[0], cmp_term);
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < t->n; i++) {
+        if (m && t->f[m - 1].term == t->f[i].term)
+            t->f[m - 1].tf += t->f[i].tf;
+        else
+            t->f[m++] = t->f[i];
+    }
+    t->n = m;
+}
+
+/* ---- the index ---------------------------------------------------------------------- */
+
+static void remove_item(content_t *c, uint32_t item)
+{
+    citem_t *it = &c->item[item];
+    for (uint32_t i = 0; i < it->n; i++) {
+        plist_t *pl = &c->post[it->f[i].term];
+        uint32_t at = it->f[i].pos, last = --pl->n;
+        if (at != last) {
+            /* The last posting takes the hole; its item's term learns where it went. */
+            posting_t moved = pl->v[last];
+            pl->v[at] = moved;
+            citem_t *mi = &c->item[moved.item];
+            feat_t key = {it->f[i].term, 0, 0};
+            feat_t *mf = bsearch(&key, mi->f, mi->n, sizeof *mi->f, cmp_term);
+            if (mf)
+                mf->pos = at;
+        }
+    }
+    if (it->n)
+        c->nlive--;
+    free(it->f);
+    it->f = NULL;
+    it->n = 0;
+}
+
+void ct_item_set(content_t *c, uint32_t item, json_t *doc)
+{
+    c->item = grow(c->item, &c->item_cap, item, sizeof *c->item);
+    remove_item(c, item);
+    if (!doc)
+        return;
+    terms_t *t = malloc(sizeof *t);
+    if (!t)
+        abort();
+    t->c = c;
+    t->n = 0;
+    collect(t, doc);
+    if (t->n) {
+        citem_t *it = &c->item[item];
+        it->f = malloc(t->n * sizeof *it->f);
+        if (!it->f)
+            abort();
+        it->n = t->n;
+        for (uint32_t i = 0; i < t->n; i++) {
+            uint32_t term = t->f[i].term;
+            c->post = grow(c->post, &c->post_cap, term, sizeof *c->post);
+            plist_t *pl = &c->post[term];
+            if (pl->n == pl->cap) {
+                pl->cap = pl->cap ? pl->cap * 2 : 4;
+                pl->v = realloc(pl->v, pl->cap * sizeof *pl->v);
+                if (!pl->v)
+                    abort();
+            }
+            it->f[i] = (feat_t){term, t->f[i].tf, pl->n};
+            pl->v[pl->n++] = (posting_t){item, t->f[i].tf};
+        }
+        c->nlive++;
+    }
+    free(t);
+}
+
+int ct_has(const content_t *c, uint32_t item)
+{
+    return item < c->item_cap && c->item[item].n > 0;
+}
+
+static float idf(const content_t *c, uint32_t term)
+{
+    uint32_t df = term < c->post_cap ? c->post[term].n : 0;
+    return df ? logf(1.0f + (float)c->nlive / (float)df) : 0;
+}
+
+static float norm_of(const content_t *c, uint32_t item)
+{
+    const citem_t *it = &c->item[item];
+    float s = 0;
+    for (uint32_t i = 0; i < it->n; i++) {
+        float w = it->f[i].tf * idf(c, it->f[i].term);
+        s += w * w;
+    }
+    return sqrtf(s);
+}
+
+/* ---- queries ------------------------------------------------------------------------ */
+
+void ct_query_init(ct_query_t *q)
+{
+    q->n = 0;
+}
+
+static int term_heavier(const void *a, const void *b)
+{
+    const ct_term_t *x = a, *y = b;
+    if (x->w != y->w)
+        return x->w > y->w ? -1 : 1;
+    return x->term < y->term ? -1 : x->term > y->term;
+}
+
+void ct_query_trim(ct_query_t *q)
+{
+    qsort(q->t, q->n, sizeof q->t[0], term_heavier);
+    if (q->n > CT_QUERY)
+        q->n = CT_QUERY;
+}
+
+void ct_query_add(const content_t *c, ct_query_t *q, uint32_t item, float w)
+{
+    if (!ct_has(c, item) || !(w > 0))
+        return;
+    const citem_t *it = &c->item[item];
+    float norm = norm_of(c, item);
+    if (!(norm > 0))
+        return;
+    for (uint32_t i = 0; i < it->n; i++) {
+        float v = w * it->f[i].tf * idf(c, it->f[i].term) / norm;
+        size_t j = 0;
+        while (j < q->n && q->t[j].term != it->f[i].term)
+            j++;
+        if (j == q->n) {
+            if (q->n == sizeof q->t / sizeof q->t[0])
+                ct_query_trim(q); /* keep the heaviest, make room */
+            j = q->n++;
+            q->t[j] = (ct_term_t){it->f[i].term, 0};
+        }
+        q->t[j].w += v;
+    }
+}
+
+/* q's weight of term, 0 when q does not hold it (q: trimmed, at most CT_QUERY terms). */
+static float query_weight(const ct_query_t *q, uint32_t term)
+{
+    for (size_t i = 0; i < q->n; i++)
+        if (q->t[i].term == term)
+            return q->t[i].w;
+    return 0;
+}
+
+size_t ct_search(const content_t *c, const ct_query_t *q_in, vec_hit_t *out, size_t k)
+{
+    ct_query_t q = *q_in;
+    ct_query_trim(&q);
+    /* Candidates come from the postings of the query's distinctive terms, heaviest first,
+     * within the budget; a term on more than CT_COMMON of the catalog ("item", a price
+     * band every item shares) finds no one in particular and is not walked, though it
+     * still counts in the similarity of the candidates found. */
+    uint32_t max_df = c->nlive / CT_COMMON > 200 ? c->nlive / CT_COMMON : 200;
+    uint32_t use[CT_QUERY];
+    size_t nuse = 0, budget = CT_MAX_POSTINGS, total = 0, rarest = SIZE_MAX;
+    float qnorm = 0;
+    for (size_t i = 0; i < q.n; i++) {
+        qnorm += q.t[i].w * q.t[i].w;
+        uint32_t df = q.t[i].term < c->post_cap ? c->post[q.t[i].term].n : 0;
+        if (df && (rarest == SIZE_MAX || df < c->post[q.t[rarest].term].n))
+            rarest = i;
+        if (df && df <= budget && df <= max_df) {
+            use[nuse++] = (uint32_t)i;
+            budget -= df;
+            total += df;
+        }
+    }
+    qnorm = sqrtf(qnorm);
+    if (!nuse && rarest != SIZE_MAX) { /* only common terms: the rarest, as far as the budget goes */
+        use[nuse++] = (uint32_t)rarest;
+        total = c->post[q.t[rarest].term].n < CT_MAX_POSTINGS ? c->post[q.t[rarest].term].n : CT_MAX_POSTINGS;
+    }
+    if (!nuse || !(qnorm > 0))
+        return 0;
+    size_t cap = 64;
+    while (cap < total * 2)
+        cap *= 2;
+    uint32_t *tab = malloc(cap * sizeof *tab);
+    if (!tab)
+        abort();
+    memset(tab, 0xff, cap * sizeof *tab);
+    size_t got = 0;
+    for (size_t u = 0; u < nuse; u++) {
+        const plist_t *pl = &c->post[q.t[use[u]].term];
+        uint32_t np = pl->n < total ? pl->n : (uint32_t)total;
+        for (uint32_t p = 0; p < np; p++) {
+            uint32_t item = pl->v[p].item;
+            size_t at = (item * 2654435761u) & (cap - 1);
+            while (tab[at] != UINT32_MAX && tab[at] != item)
+                at = (at + 1) & (cap - 1);
+            if (tab[at] == item)
+                continue;
+            tab[at] = item;
+            /* A new candidate: its cosine with q over all of its terms. */
+            const citem_t *it = &c->item[item];
+            float dot = 0, norm = 0;
+            for (uint32_t f = 0; f < it->n; f++) {
+                float w = it->f[f].tf * idf(c, it->f[f].term);
+                norm += w * w;
+                dot += w * query_weight(&q, it->f[f].term);
+            }
+            if (norm > 0 && dot > 0)
+                vec_heap_offer(out, &got, k, (vec_hit_t){item, dot / (sqrtf(norm) * qnorm)});
+        }
+    }
+    vec_sort_hits(out, got);
+    free(tab);
+    return got;
+}
+
+float ct_similarity(const content_t *c, uint32_t a, uint32_t b)
+{
+    if (!ct_has(c, a) || !ct_has(c, b))
+        return 0;
+    const citem_t *x = &c->item[a], *y = &c->item[b];
+    float dot = 0;
+    for (uint32_t i = 0, j = 0; i < x->n && j < y->n;) {
+        if (x->f[i].term < y->f[j].term)
+            i++;
+        else if (x->f[i].term > y->f[j].term)
+            j++;
+        else {
+            float w = idf(c, x->f[i].term);
+            dot += x->f[i].tf * y->f[j].tf * w * w;
+            i++, j++;
+        }
+    }
+    float n = norm_of(c, a) * norm_of(c, b);
+    return n > 0 ? dot / n : 0;
+}
+
+void ct_describe(const content_t *c, uint32_t item, char *out, size_t cap)
+{
+    size_t at = 0;
+    out[0] = '\0';
+    if (!ct_has(c, item))
+        return;
+    const citem_t *it = &c->item[item];
+    float norm = norm_of(c, item);
+    for (uint32_t i = 0; i < it->n && at + 1 < cap; i++) {
+        size_t n;
+        const char *s = intern_str(c->terms, it->f[i].term, &n);
+        int w = snprintf(out + at, cap - at, "%s%.*s %.2f", i ? ", " : "", (int)n, s,
+                         norm > 0 ? it->f[i].tf * idf(c, it->f[i].term) / norm : 0);
+        if (w < 0)
+            break;
+        at += (size_t)w;
+    }
+}
+
+size_t ct_bytes(const content_t *c)
+{
+    size_t b = sizeof *c + intern_bytes(c->terms) + (size_t)c->item_cap * sizeof *c->item +
+               (size_t)c->post_cap * sizeof *c->post;
+    for (uint32_t i = 0; i < c->item_cap; i++)
+        b += c->item[i].n * sizeof(feat_t);
+    for (uint32_t t = 0; t < c->post_cap; t++)
+        b += c->post[t].cap * sizeof(posting_t);
+    return b;
+}

@@ -1,0 +1,59 @@
+/* Content-based features of the catalog, kept live as items are put and deleted: each
+ * item's terms (title and description words and word pairs, lower-cased, stop words
+ * out; category path prefixes; brand; price band; tags), weighted by TF-IDF against the
+ * live catalog, and an inverted index from term to items. It answers "which items are
+ * like this set of items" by cosine similarity, so an item nobody has touched yet can be
+ * recommended from its description alone (cold start). Not thread-safe: the store's
+ * lock guards it. */
+#ifndef AISLE_CONTENT_H
+#define AISLE_CONTENT_H
+
+#include "../util/vec.h"
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CT_QUERY 24 /* terms a query keeps (the heaviest) */
+
+typedef struct content content_t;
+
+typedef struct {
+    uint32_t term;
+    float w;
+} ct_term_t;
+
+/* A weighted sum of item vectors, the heaviest CT_QUERY terms of it. */
+typedef struct {
+    ct_term_t t[CT_QUERY * 4];
+    size_t n;
+} ct_query_t;
+
+
+content_t *ct_new(void); /* caller owns; ct_free frees */
+void ct_free(content_t *c);
+/* Sets item's terms from its catalog document; doc NULL removes them. */
+void ct_item_set(content_t *c, uint32_t item, json_t *doc);
+/* Whether item has any term. */
+int ct_has(const content_t *c, uint32_t item);
+
+void ct_query_init(ct_query_t *q);
+/* Adds w times item's unit TF-IDF vector to q. */
+void ct_query_add(const content_t *c, ct_query_t *q, uint32_t item, float w);
+/* Keeps the CT_QUERY heaviest terms of q. */
+void ct_query_trim(ct_query_t *q);
+/* The k items most similar to q (cosine over all their terms), best first. Candidates
+ * come through the inverted index: terms heaviest first, at most CT_MAX_POSTINGS index
+ * entries in all, and a term on more than 1/CT_COMMON of the catalog (at least 200
+ * items) is not walked (it still counts in the similarity). Returns how many. */
+size_t ct_search(const content_t *c, const ct_query_t *q, vec_hit_t *out, size_t k);
+#define CT_MAX_POSTINGS 20000
+#define CT_COMMON 50
+/* Cosine similarity of two items' TF-IDF vectors. */
+float ct_similarity(const content_t *c, uint32_t a, uint32_t b);
+/* The terms of item as text (for docs and debugging): "word:heart 0.41 ..."; writes at
+ * most cap bytes. */
+void ct_describe(const content_t *c, uint32_t item, char *out, size_t cap);
+size_t ct_bytes(const content_t *c);
+
+#endif
