@@ -58,8 +58,10 @@ static void usage_serve(FILE *f)
             "  --rank-cache-ms MS     how long trending/popular top lists are reused (AISLE_RANK_CACHE_MS) [1000]\n"
             "  --recency-decay F      for_you: weight of each older recent interaction against the next\n"
             "                         newer one; lower follows the last click more (AISLE_RECENCY_DECAY) [0.85]\n"
-            "  --blend LIST           for_you's source weights, e.g. co_view=1,co_purchase=1.5,category=0.3,\n"
-            "                         trending=0.1,knn=1,ease=1,ials=1 (AISLE_BLEND) [those]\n"
+            "  --blend LIST           for_you's source weights: co_view=1,co_purchase=1.5,category=0.3,\n"
+            "                         trending=0.1,popular=0.05,knn=1,ease=1,ials=1,content=0.3; ranker=0\n"
+            "                         orders by those weights even when a ranker model is loaded\n"
+            "                         (AISLE_BLEND) [those, ranker=1]\n"
             "  --model-recency F      how the trained models read a customer's history, newest first:\n"
             "                         each item counts F times the next newer one; 1: all alike\n"
             "                         (AISLE_MODEL_RECENCY) [1]\n"
@@ -208,8 +210,8 @@ static int set_option(srv_config_t *c, const char *name, const char *val)
         return parse_weights(c, val);
     } else if (strcmp(name, "blend") == 0) {
         if (rec_blend_parse(&c->blend, val) != 0) {
-            fprintf(stderr, "aisle: --blend wants SOURCE=WEIGHT pairs (co_view, co_purchase, category, trending, knn, "
-                            "ease, ials; weights 0 to 1000), got '%s'\n", val);
+            fprintf(stderr, "aisle: --blend wants SOURCE=WEIGHT pairs (co_view, co_purchase, category, trending, popular, knn, "
+                            "ease, ials, content, ranker; weights 0 to 1000), got '%s'\n", val);
             return -1;
         }
     } else if (strcmp(name, "model-recency") == 0) {

@@ -120,6 +120,24 @@ TEST(live_engine_finds_planted_structure)
     /* Same seed, same numbers. */
     ASSERT(ev_run(dir, &eo, again, &n, &info, err, sizeof err) == 0);
     ASSERT(again[0].hr[0] == rows[0].hr[0] && again[0].ndcg[1] == rows[0].ndcg[1]);
+    /* Every source through the serving code; the learned ranker (learned on a split of the
+     * training part only) orders them better than any of them, and than the hand blend. */
+    eo.models = "hybrid,live,realtime,knn,ease,ials,content,popular";
+    ev_row_t all[8];
+    ASSERT(ev_run(dir, &eo, all, &n, &info, err, sizeof err) == 0);
+    ASSERT_EQ(n, 8);
+    ASSERT_STR_EQ(all[0].name, "hybrid");
+    ASSERT_STR_EQ(all[6].name, "content");
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "  %-8s HR@10 %.4f NDCG@10 %.4f train %.2f s\n", all[i].name, all[i].hr[0], all[i].ndcg[0],
+                all[i].train_seconds);
+    for (size_t i = 1; i < n; i++)
+        ASSERT(all[0].ndcg[0] > all[i].ndcg[0]);
+    ASSERT(all[0].ndcg[0] > 1.1 * all[1].ndcg[0]);
+    for (size_t i = 0; i + 1 < n; i++) /* every source beats popularity */
+        ASSERT(all[i].hr[0] > all[7].hr[0]);
+    ASSERT(all[0].train_seconds > all[4].train_seconds); /* it trains the others, and itself */
+    eo.models = "live,popular";
     /* The other protocols run and give numbers in range. */
     eo.protocol = EV_LOO_SAMPLED;
     ASSERT(ev_run(dir, &eo, rows, &n, &info, err, sizeof err) == 0);

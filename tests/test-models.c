@@ -13,6 +13,7 @@
 
 #include <math.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static void add(ix_builder_t *b, const char *user, const char *session, const char *item, evt_type_t type,
                 int64_t ts)
@@ -500,6 +501,39 @@ TEST(model_file_round_trip_and_damage)
         ASSERT_EQ(k1, k2);
         ASSERT(memcmp(o1, o2, k1 * sizeof *o1) == 0);
         model_free(r);
+        model_free(m);
+    }
+    /* A ranker: weights, no items; read back as written, refused with items or another
+     * feature count. */
+    {
+        model_t *m = model_new(MODEL_RANKER, 0, MODEL_RANKER_FEATURES);
+        intern_t *none = intern_new();
+        model_set_ids(m, none);
+        intern_free(none);
+        float *w = model_own(m, (3 * MODEL_RANKER_FEATURES + 1) * sizeof(float));
+        for (int i = 0; i < 3 * MODEL_RANKER_FEATURES + 1; i++)
+            w[i] = (float)i * 0.5f;
+        m->ranker = w;
+        m->params = strdup("{\"weights\":{}}");
+        char rp[400];
+        model_path(rp, sizeof rp, dir, MODEL_RANKER);
+        ASSERT(model_write(m, rp, err, sizeof err) == 0);
+        model_t *r = model_load(rp, err, sizeof err);
+        if (!r)
+            FAIL("load ranker: %s", err);
+        ASSERT_EQ(r->kind, MODEL_RANKER);
+        ASSERT_EQ(r->nitems, 0);
+        ASSERT(memcmp(r->ranker, w, (3 * MODEL_RANKER_FEATURES + 1) * sizeof(float)) == 0);
+        vec_hit_t none_out[4];
+        model_in_t in1[1] = {{0, 1, 1}};
+        ASSERT_EQ(model_score(r, in1, 1, none_out, 4), 0); /* it proposes nothing */
+        model_free(r);
+        m->dim = 7;
+        ASSERT(model_write(m, rp, err, sizeof err) == 0);
+        ASSERT(model_load(rp, err, sizeof err) == NULL);
+        ASSERT_CONTAINS(err, "features");
+        ASSERT(unlink(rp) == 0);
+        m->dim = MODEL_RANKER_FEATURES;
         model_free(m);
     }
     model_path(path, sizeof path, dir, MODEL_IALS);

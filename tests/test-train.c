@@ -74,7 +74,7 @@ static void start(const char *blend)
     server_wait_ready(&S, 30000);
 }
 
-static const char *ONLY_MODELS = "co_view=0,co_purchase=0,category=0,trending=0,content=0,knn=1,ease=1,ials=1";
+static const char *ONLY_MODELS = "co_view=0,co_purchase=0,category=0,trending=0,popular=0,content=0,knn=1,ease=1,ials=1";
 
 static json_t *get(const char *path)
 {
@@ -154,7 +154,7 @@ TEST(models_answer_from_the_first_click)
     ASSERT_EQ(server_stop(&S), 0);
     for (int k = 0; k < 3; k++) {
         char blend[200];
-        snprintf(blend, sizeof blend, "co_view=0,co_purchase=0,category=0,trending=0,content=0,%s", alone[k][0]);
+        snprintf(blend, sizeof blend, "co_view=0,co_purchase=0,category=0,trending=0,popular=0,content=0,%s", alone[k][0]);
         start(blend);
         a = get("/v1/users/newbie/recommendations?n=3");
         ASSERT_EQ(all_of_taste(a, 'g'), 3);
@@ -166,8 +166,24 @@ TEST(models_answer_from_the_first_click)
         json_decref(a);
         ASSERT_EQ(server_stop(&S), 0);
     }
+    /* The learned ranker on top of the three: listed, and it keeps the answers right. */
+    train("knn,ease,ials,ranker");
+    start(ONLY_MODELS);
+    m = get("/v1/admin/models");
+    ASSERT_EQ(json_array_size(jget(m, "models")), 4);
+    ASSERT_STR_EQ(jstr(m, "models.3.model"), "ranker");
+    ASSERT_EQ(jint(m, "models.3.dim"), 31);
+    ASSERT(jget(m, "models.3.params.weights.last_ease"));
+    json_decref(m);
+    a = get("/v1/users/newbie/recommendations?n=4");
+    ASSERT_EQ(all_of_taste(a, 'g'), 4);
+    json_decref(a);
+    ASSERT_EQ(server_stop(&S), 0);
+    char rk[400];
+    snprintf(rk, sizeof rk, "%s/models/ranker.model", DIR_);
+    ASSERT(unlink(rk) == 0);
     /* Another newcomer's live clicks go to the other taste, through the same model. */
-    start("co_view=0,co_purchase=0,category=0,trending=0,content=0,knn=0,ease=0,ials=1");
+    start("co_view=0,co_purchase=0,category=0,trending=0,popular=0,content=0,knn=0,ease=0,ials=1");
     post_event("{\"type\":\"add_to_cart\",\"user_id\":\"cook\",\"item_id\":\"k0\"}");
     post_event("{\"type\":\"add_to_cart\",\"user_id\":\"cook\",\"item_id\":\"k2\"}");
     /* (k0 and k2 were bought together with k3 or k4, never with k1: those two.) */

@@ -60,7 +60,7 @@ struct split {
     uint32_t test_cap;
     uint64_t events;         /* REC_EVENT records seen */
     int64_t *ts;             /* every event's time (temporal protocol) */
-    uint64_t ts_cap;
+    uint64_t ts_cap, nts;
     int64_t cut_ms;
     state_t *st;
     ix_builder_t *ix; /* the training part as a matrix, when models are trained */
@@ -78,7 +78,7 @@ static int held_out(const split_t *s, const evt_t *e, uint64_t idx)
 {
     if (s->parent && held_out(s->parent, e, idx))
         return 1;
-    if (s->o->protocol == EV_TEMPORAL && !s->parent)
+    if (s->o->protocol == EV_TEMPORAL)
         return e->ts_ms >= s->cut_ms;
     if (!e->user_id.p)
         return 0;
@@ -119,16 +119,17 @@ static int find_tests(void *ud, uint8_t type, const void *p, size_t n, uint64_t 
     uint64_t idx = s->events++;
     if (s->parent && held_out(s->parent, &e, idx))
         return 0;
-    if (s->o->protocol == EV_TEMPORAL && !s->parent) {
-        if (idx == s->ts_cap) {
+    if (s->o->protocol == EV_TEMPORAL) {
+        /* The times of the events this split sees (its parent's training part). */
+        if (s->nts == s->ts_cap) {
             s->ts_cap = s->ts_cap ? s->ts_cap * 2 : 1 << 16;
             s->ts = realloc(s->ts, s->ts_cap * sizeof *s->ts);
             if (!s->ts)
                 abort();
         }
-        s->ts[idx] = e.ts_ms;
+        s->ts[s->nts++] = e.ts_ms;
     }
-    if ((s->o->protocol == EV_TEMPORAL && !s->parent) || !e.user_id.p)
+    if (s->o->protocol == EV_TEMPORAL || !e.user_id.p)
         return 0;
     uint32_t uid = intern_put(s->users, e.user_id.p, e.user_id.n, NULL);
     grow_tests(s, uid);
@@ -159,6 +160,8 @@ static int find_temporal(void *ud, uint8_t type, const void *p, size_t n, uint64
     if (evt_decode(p, n, &e) != 0)
         return 0;
     uint64_t idx = s->events++;
+    if (s->parent && held_out(s->parent, &e, idx))
+        return 0;
     if (s->o->cold_items && e.item_id.p && e.ts_ms < s->cut_ms) {
         /* Items touched before the cut are not cold. */
         uint32_t it = intern_put(s->items, e.item_id.p, e.item_id.n, NULL);
@@ -390,15 +393,15 @@ static int split_build(split_t *s, const char *logdir, char *err, size_t errlen)
     log_replay_stats_t ls;
     if (log_scan(logdir, find_tests, s, &ls) != 0)
         return fail(err, errlen, "cannot read the log in %s", logdir);
-    if (o->protocol == EV_TEMPORAL && !s->parent) {
-        if (!s->events)
+    if (o->protocol == EV_TEMPORAL) {
+        if (!s->nts)
             return fail(err, errlen, "the log holds no events");
-        int64_t *sorted = malloc(s->events * sizeof *sorted);
+        int64_t *sorted = malloc(s->nts * sizeof *sorted);
         if (!sorted)
             abort();
-        memcpy(sorted, s->ts, s->events * sizeof *sorted);
-        qsort(sorted, s->events, sizeof *sorted, cmp_i64);
-        s->cut_ms = sorted[(uint64_t)((double)(s->events - 1) * o->temporal_cut)];
+        memcpy(sorted, s->ts, s->nts * sizeof *sorted);
+        qsort(sorted, s->nts, sizeof *sorted, cmp_i64);
+        s->cut_ms = sorted[(uint64_t)((double)(s->nts - 1) * o->temporal_cut)];
         free(sorted);
         s->events = 0;
         log_scan(logdir, find_temporal, s, &ls);
@@ -533,7 +536,7 @@ static model_t *ranker_fit(const split_t *s, int threads, int verbose, char *err
                         "%zu examples\n",
                 (unsigned long long)cases, (unsigned long long)found, all.n);
     rk_model_t rm;
-    int iters = rk_fit(&all, 1.0, verbose, &rm);
+    int iters = rk_fit(&all, RK_LAMBDA, verbose, &rm);
     rk_data_free(&all);
     if (iters < 0) {
         fail(err, errlen, "no customer's next choice was among the candidates: nothing to learn from");
@@ -565,7 +568,11 @@ static model_t *ranker_learn(const ev_opts_t *o, const split_t *parent, const ch
                              size_t errlen)
 {
     ev_opts_t lo = *o; /* the split keeps a pointer: it lives as long as this call */
-    lo.protocol = EV_LOO;
+    /* Inside an evaluation the ranker learns under the evaluation's own protocol (a
+     * temporal cut within the training part for a temporal one), so that what it
+     * learns to predict is what it is measured on; from a whole log, leave-one-out. */
+    if (!parent)
+        lo.protocol = EV_LOO;
     lo.cold_items = 0;
     split_t s;
     split_init(&s, &lo, parent);
@@ -800,8 +807,8 @@ static int set(void *ud, const char *name, const char *val)
         }
     } else if (strcmp(name, "blend") == 0) {
         if (rec_blend_parse(&c->o.blend, val) != 0) {
-            fprintf(stderr, "aisle: --blend wants SOURCE=WEIGHT pairs (co_view, co_purchase, category, trending, knn, "
-                            "ease, ials), got '%s'\n", val);
+            fprintf(stderr, "aisle: --blend wants SOURCE=WEIGHT pairs (co_view, co_purchase, category, trending, popular, knn, "
+                            "ease, ials, content, ranker), got '%s'\n", val);
             return -1;
         }
     } else if (strcmp(name, "target") == 0) {

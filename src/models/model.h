@@ -22,7 +22,7 @@
 typedef enum { MODEL_KNN = 1, MODEL_EASE = 2, MODEL_IALS = 3, MODEL_RANKER = 4, MODEL__MAX = 4 } model_kind_t;
 
 #define MODEL_VERSION 1
-#define MODEL_RANKER_FEATURES 29 /* RK_NFEAT (src/rank/ranker.h), checked there */
+#define MODEL_RANKER_FEATURES 31 /* RK_NFEAT (src/rank/ranker.h), checked there */
 #define MODEL_NONE UINT32_MAX
 
 typedef struct {

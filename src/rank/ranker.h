@@ -15,12 +15,13 @@ enum {
     RK_COBUY,
     RK_CATEGORY,
     RK_TRENDING,
+    RK_POPULAR,
     RK_KNN,
     RK_EASE,
     RK_IALS,
     RK_CONTENT,
-    RK_NSOURCE_FEATS, /* the first 8: each source's scaled score (0 when absent) */
-    RK_HAS_FIRST = RK_NSOURCE_FEATS, /* then 8: whether each source proposed it */
+    RK_NSOURCE_FEATS, /* the first 9: each source's scaled score (0 when absent) */
+    RK_HAS_FIRST = RK_NSOURCE_FEATS, /* then 9: whether each source proposed it */
     RK_POPULARITY = RK_HAS_FIRST + RK_NSOURCE_FEATS, /* log(1 + events on the item) */
     RK_DECAYED_POP,  /* log(1 + decayed long-term activity) */
     RK_TREND,        /* trending score, clipped */
@@ -40,7 +41,7 @@ enum {
 };
 
 extern const char *const rk_feature_names[RK_NFEAT];
-_Static_assert(RK_NFEAT == 29, "a ranker model file holds 29 features (MODEL_RANKER_FEATURES)");
+_Static_assert(RK_NFEAT == 31, "a ranker model file holds 31 features (MODEL_RANKER_FEATURES)");
 
 typedef struct {
     float w[RK_NFEAT], bias;
@@ -62,9 +63,11 @@ void rk_data_init(rk_data_t *d);
 void rk_data_add(rk_data_t *d, const float *x, int label);
 void rk_data_free(rk_data_t *d);
 
-/* Fits m on d (L2 strength lambda on standardised weights). Writes the log-loss of each
+/* Fits m on d: minimises the mean log-loss + lambda/2 |w|^2 (w on standardised features,
+ * the bias free), Newton steps halved until the loss falls. Writes the loss of each
  * iteration to stderr when verbose. Returns the number of iterations, or -1 when d has
  * no positive or no negative example. */
+#define RK_LAMBDA 1e-3
 int rk_fit(const rk_data_t *d, double lambda, int verbose, rk_model_t *m);
 
 #endif

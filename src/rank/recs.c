@@ -21,14 +21,14 @@ const char *const rec_source_names[REC_NSOURCES] = {"co_view", "co_purchase", "c
 
 void rec_blend_default(rec_blend_t *b)
 {
-    *b = (rec_blend_t){.coview = 1.0f, .cobuy = 1.5f, .category = 0.3f, .trending = 0.1f, .knn = 1.0f,
+    *b = (rec_blend_t){.coview = 1.0f, .cobuy = 1.5f, .category = 0.3f, .trending = 0.1f, .popular = 0.05f, .knn = 1.0f,
                        .ease = 1.0f, .ials = 1.0f, .content = 0.3f, .ranker = 1.0f, .history_decay = 1.0f};
 }
 
 static int set_source_weight(void *ud, const char *name, double v)
 {
     rec_blend_t *b = ud;
-    float *slot[REC_NSOURCES] = {&b->coview, &b->cobuy, &b->category, &b->trending, NULL,
+    float *slot[REC_NSOURCES] = {&b->coview, &b->cobuy, &b->category, &b->trending, &b->popular,
                                  NULL,       &b->knn,   &b->ease,     &b->ials,     &b->content};
     if (strcmp(name, "ranker") == 0) { /* 0: the blend orders for_you even when a ranker is loaded */
         b->ranker = (float)v;
@@ -116,6 +116,7 @@ static int source_feature(uint32_t src)
     case SRC_COBUY: return RK_COBUY;
     case SRC_CATEGORY: return RK_CATEGORY;
     case SRC_TRENDING: return RK_TRENDING;
+    case SRC_POPULAR: return RK_POPULAR;
     case SRC_KNN: return RK_KNN;
     case SRC_EASE: return RK_EASE;
     case SRC_IALS: return RK_IALS;
@@ -918,9 +919,13 @@ static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, 
     float tw = personal ? blend->trending : 1.0f;
     for (size_t i = 0; i < n && tw > 0 && top[0].score > 0; i++)
         acc_source(a, top[i].item, tw, top[i].score / top[0].score, WHY_TRENDING, INTERN_NONE, SRC_TRENDING);
-    if (!personal) {
+    /* Popular: a pinch for everyone (so the ranker can weigh best-sellers), half the
+     * answer for a visitor we know nothing of. */
+    float pw = personal ? blend->popular : 0.5f;
+    if (pw > 0) {
         n = top_list(st, c, TOP_POPULAR, INTERN_NONE, now_ms, top, 100);
-        add_top(a, top, n, 0.5f, INTERN_NONE);
+        for (size_t i = 0; i < n && top[0].score > 0; i++)
+            acc_source(a, top[i].item, pw, top[i].score / top[0].score, WHY_POPULAR, INTERN_NONE, SRC_POPULAR);
     }
     free(top);
     /* What the customer just looked at is on their screen already. */

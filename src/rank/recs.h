@@ -52,7 +52,7 @@ extern const char *const rec_source_names[REC_NSOURCES];
  * scale (co-occurrence: cosine similarities; the others: divided by their best). A
  * weight of 0 leaves a source out. */
 typedef struct {
-    float coview, cobuy, category, trending, knn, ease, ials, content;
+    float coview, cobuy, category, trending, popular, knn, ease, ials, content;
     float ranker; /* > 0: a loaded learned ranker orders for_you (the weights above still
                      choose the candidates and feed it); 0: the weighted sum does */
     /* How the trained models read a customer's history, newest first: each item counts

@@ -1,0 +1,209 @@
+/* Content-based filtering: the catalog's terms and index kept right as items come, change
+ * and go; cosine search; and end to end, an item nobody has touched yet recommended to
+ * the customer whose clicks it resembles, and similar items from content when there is
+ * no co-occurrence. Plus the learned ranker's fit on data with a known answer. */
+#include "harness.h"
+#include "rank/ranker.h"
+#include "stream/content.h"
+#include "test.h"
+
+#include <math.h>
+
+static json_t *item(const char *title, const char *cat, const char *brand, double price)
+{
+    json_t *d = json_pack("{s:s}", "title", title);
+    if (cat)
+        json_object_set_new(d, "categories", json_pack("[s,s]", "Food", cat));
+    if (brand)
+        json_object_set_new(d, "brand", json_string(brand));
+    if (price > 0)
+        json_object_set_new(d, "price", json_real(price));
+    return d;
+}
+
+static void set(content_t *c, uint32_t id, json_t *doc)
+{
+    ct_item_set(c, id, doc);
+    json_decref(doc);
+}
+
+TEST(terms_index_and_search)
+{
+    content_t *c = ct_new();
+    set(c, 0, item("Green Tea, loose leaf", "Tea", "Leaf", 4));
+    set(c, 1, item("Jasmine green tea", "Tea", "Leaf", 5));
+    set(c, 2, item("Red mug with a handle", "Mugs", "Acme", 6));
+    set(c, 3, item("Blue mug", "Mugs", "Acme", 6));
+    set(c, 4, item("Steel spoon", NULL, NULL, 0));
+    char d[2048];
+    ct_describe(c, 0, d, sizeof d);
+    /* lower-cased words, "leaf" as a word, pairs of neighbouring words, category prefixes,
+     * brand, price band (4 -> 2^2) */
+    ASSERT_CONTAINS(d, "w:green");
+    ASSERT_CONTAINS(d, "w:tea");
+    ASSERT_CONTAINS(d, "p:green tea");
+    ASSERT_CONTAINS(d, "p:loose leaf");
+    ASSERT_CONTAINS(d, "c:Food/Tea");
+    ASSERT_CONTAINS(d, "b:Leaf");
+    ASSERT_CONTAINS(d, "$:2");
+    ct_describe(c, 2, d, sizeof d);
+    ASSERT(!strstr(d, "w:with") && !strstr(d, "w:a ")); /* stop words and one-letter words out */
+    ASSERT(!strstr(d, "p:mug handle"));                 /* a stop word breaks a pair */
+    /* Cosine: the teas are alike, a tea and a mug are not, an item is itself. */
+    ASSERT(fabsf(ct_similarity(c, 0, 0) - 1) < 1e-5f);
+    ASSERT(ct_similarity(c, 0, 1) > 0.3f);
+    ASSERT(ct_similarity(c, 0, 1) > 2 * ct_similarity(c, 0, 2)); /* they share only "Food" and a price band */
+    ASSERT(ct_similarity(c, 2, 3) > ct_similarity(c, 2, 1));
+    /* Search: the query of item 0 finds 0 then 1. */
+    ct_query_t q;
+    ct_query_init(&q);
+    ct_query_add(c, &q, 0, 1.0f);
+    vec_hit_t out[8];
+    size_t n = ct_search(c, &q, out, 8);
+    ASSERT(n >= 2);
+    ASSERT_EQ(out[0].item, 0);
+    ASSERT_EQ(out[1].item, 1);
+    ASSERT(fabsf(out[1].score - ct_similarity(c, 0, 1)) < 1e-4f);
+    /* Changing and deleting items keeps the index right (the spoon moves into holes). */
+    set(c, 1, item("Jasmine rice", NULL, NULL, 0));
+    ct_item_set(c, 0, NULL);
+    ASSERT(!ct_has(c, 0));
+    set(c, 5, item("Green tea bags", "Tea", "Leaf", 4));
+    ct_query_init(&q);
+    ct_query_add(c, &q, 5, 1.0f);
+    n = ct_search(c, &q, out, 8);
+    ASSERT(n >= 1);
+    ASSERT_EQ(out[0].item, 5);
+    for (size_t i = 0; i < n; i++)
+        ASSERT(out[i].item != 0);
+    ct_item_set(c, 4, NULL);
+    ct_item_set(c, 2, NULL);
+    ct_query_init(&q);
+    ct_query_add(c, &q, 3, 1.0f);
+    n = ct_search(c, &q, out, 8);
+    ASSERT_EQ(out[0].item, 3);
+    for (size_t i = 0; i < n; i++)
+        ASSERT(out[i].item != 2 && out[i].item != 4);
+    ct_free(c);
+}
+
+static server_t S;
+static char DIR_[256];
+
+static json_t *get(const char *path)
+{
+    return http_json(&S, "GET", path, NULL, 200);
+}
+
+static int pos(json_t *ans, const char *id)
+{
+    json_t *items = jget(ans, "items");
+    for (size_t i = 0; i < json_array_size(items); i++)
+        if (strcmp(json_string_value(json_object_get(json_array_get(items, i), "item_id")), id) == 0)
+            return (int)i;
+    return -1;
+}
+
+TEST(a_new_item_reaches_the_customer_it_resembles)
+{
+    tmpdir_make(DIR_);
+    server_start(&S, DIR_, "--rank-cache-ms", "0", "--diversity", "0", NULL);
+    server_wait_ready(&S, 30000);
+    json_t *j = http_json(&S, "POST", "/v1/items",
+                          "[{\"item_id\":\"g1\",\"title\":\"Green tea\",\"categories\":[\"Food\",\"Tea\"]},"
+                          "{\"item_id\":\"g2\",\"title\":\"Jasmine green tea\",\"categories\":[\"Food\",\"Tea\"]},"
+                          "{\"item_id\":\"m1\",\"title\":\"Red mug\",\"categories\":[\"Home\",\"Mugs\"]},"
+                          "{\"item_id\":\"s1\",\"title\":\"Steel spoon\",\"categories\":[\"Home\",\"Cutlery\"]}]",
+                          200);
+    json_decref(j);
+    j = http_json(&S, "POST", "/v1/events",
+                  "[{\"type\":\"view\",\"user_id\":\"ann\",\"item_id\":\"g1\"},"
+                  "{\"type\":\"view\",\"user_id\":\"ann\",\"item_id\":\"g2\"},"
+                  "{\"type\":\"view\",\"user_id\":\"bob\",\"item_id\":\"m1\"}]",
+                  200);
+    ASSERT_EQ(jint(j, "accepted"), 3);
+    json_decref(j);
+    /* A tea arrives; no one has seen it. */
+    j = http_json(&S, "PUT", "/v1/items/g3", "{\"title\":\"Organic green tea bags\",\"categories\":[\"Food\",\"Tea\"]}",
+                  201);
+    json_decref(j);
+    json_t *a = get("/v1/users/ann/recommendations?n=5");
+    ASSERT_EQ(pos(a, "g3"), 0);
+    ASSERT_STR_EQ(jstr(a, "items.0.sources.0"), "content");
+    ASSERT_CONTAINS(jstr(a, "items.0.reasons.0"), "resembles ");
+    ASSERT_CONTAINS(jstr(a, "items.0.reasons.0"), "reen tea"); /* Green tea, or Jasmine green tea */
+    json_decref(a);
+    /* Not for the mug customer, who resembles nothing about tea. */
+    a = get("/v1/users/bob/recommendations?n=5");
+    ASSERT(pos(a, "g3") != 0);
+    json_decref(a);
+    /* Similar items with no co-occurrence: by content, the closest first. */
+    a = get("/v1/items/g3/similar?n=3");
+    ASSERT_EQ(pos(a, "g1"), 0);
+    ASSERT_EQ(pos(a, "g2"), 1);
+    ASSERT_EQ(pos(a, "g3"), -1);
+    ASSERT_STR_EQ(jstr(a, "items.0.reasons.0"), "resembles Organic green tea bags");
+    json_decref(a);
+    /* Deleted, it is gone from the index too. */
+    json_decref(http_json(&S, "DELETE", "/v1/items/g3", NULL, 200));
+    a = get("/v1/users/ann/recommendations?n=5");
+    ASSERT_EQ(pos(a, "g3"), -1);
+    json_decref(a);
+    /* And it all comes back the same after a restart (replay). */
+    ASSERT_EQ(server_stop(&S), 0);
+    server_start(&S, DIR_, "--rank-cache-ms", "0", "--diversity", "0", NULL);
+    server_wait_ready(&S, 30000);
+    a = get("/v1/items/g1/similar?n=3");
+    ASSERT_EQ(pos(a, "g2"), 0);
+    ASSERT_EQ(pos(a, "g3"), -1);
+    json_decref(a);
+    ASSERT_EQ(server_stop(&S), 0);
+    rmrf(DIR_);
+}
+
+TEST(ranker_fit_finds_the_known_weights)
+{
+    /* Labels from a known logistic model on two features (the rest noise or constant):
+     * the fit recovers its signs and order of size, and ranks the examples as it does. */
+    rk_data_t d;
+    rk_data_init(&d);
+    uint64_t h = 1;
+    for (int r = 0; r < 20000; r++) {
+        float x[RK_NFEAT] = {0};
+        for (int i = 0; i < RK_NFEAT; i++) {
+            h = h * 6364136223846793005ull + 1442695040888963407ull;
+            x[i] = (float)((h >> 33) % 1000) / 1000.0f;
+        }
+        x[RK_CATEGORY] = 0.5f; /* constant: weight 0 */
+        double eta = 6 * x[RK_EASE] - 3 * x[RK_POPULARITY] - 2;
+        h = h * 6364136223846793005ull + 1442695040888963407ull;
+        double u = (double)(h >> 11) / 9007199254740992.0;
+        rk_data_add(&d, x, u < 1 / (1 + exp(-eta)));
+    }
+    rk_model_t m;
+    int it = rk_fit(&d, RK_LAMBDA, 0, &m);
+    ASSERT(it > 0 && it < 50);
+    /* Weights are on standardised features: divide by the scale to compare. */
+    float we = m.w[RK_EASE] / m.scale[RK_EASE], wp = m.w[RK_POPULARITY] / m.scale[RK_POPULARITY];
+    fprintf(stderr, "fitted ease %.2f (6), popularity %.2f (-3), %d iterations\n", we, wp, it);
+    ASSERT(we > 4.5f && we < 7.5f);
+    ASSERT(wp < -2 && wp > -4);
+    ASSERT(fabsf(m.w[RK_CATEGORY]) < 1e-6f);
+    for (int i = 0; i < RK_NFEAT; i++)
+        if (i != RK_EASE && i != RK_POPULARITY && i != RK_CATEGORY)
+            ASSERT(fabsf(m.w[i] / m.scale[i]) < 0.6f);
+    float a[RK_NFEAT] = {0}, b[RK_NFEAT] = {0};
+    a[RK_EASE] = 0.9f;
+    b[RK_EASE] = 0.1f;
+    ASSERT(rk_score(&m, a) > rk_score(&m, b));
+    /* Nothing to learn without both labels. */
+    rk_data_t one;
+    rk_data_init(&one);
+    rk_data_add(&one, a, 1);
+    ASSERT_EQ(rk_fit(&one, RK_LAMBDA, 0, &m), -1);
+    rk_data_free(&one);
+    rk_data_free(&d);
+}
+
+TEST_MAIN(TEST_ENTRY(terms_index_and_search), TEST_ENTRY(a_new_item_reaches_the_customer_it_resembles),
+          TEST_ENTRY(ranker_fit_finds_the_known_weights))
