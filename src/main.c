@@ -67,7 +67,7 @@ static void usage_serve(FILE *f)
             "                         (AISLE_MODEL_RECENCY) [1]\n"
             "  --retrain-every D      retrain the models from the log in the background every D, e.g. 6h;\n"
             "                         0 for never (AISLE_RETRAIN_EVERY) [0]\n"
-            "  --retrain-models LIST  which models to retrain: knn, ease, ials (AISLE_RETRAIN_MODELS)\n"
+            "  --retrain-models LIST  which models to retrain: knn, ease, ials, ranker (AISLE_RETRAIN_MODELS)\n"
             "                         [those loaded, else knn,ials]\n"
             "  --retrain-args ARGS    extra `aisle train` flags for retraining, e.g. \"--factors 128\"\n"
             "                         (AISLE_RETRAIN_ARGS)\n"
@@ -235,7 +235,7 @@ static int set_option(srv_config_t *c, const char *name, const char *val)
         for (char *t = strtok_r(buf, ",", &save); t && ok; t = strtok_r(NULL, ",", &save))
             ok = model_kind_from_name(t) != 0;
         if (!ok) {
-            fprintf(stderr, "aisle: --retrain-models wants a list of knn, ease, ials, got '%s'\n", val);
+            fprintf(stderr, "aisle: --retrain-models wants a list of knn, ease, ials, ranker, got '%s'\n", val);
             return -1;
         }
         snprintf(c->retrain_models, sizeof c->retrain_models, "%s", val);
