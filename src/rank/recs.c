@@ -57,6 +57,8 @@ int rec_blend_parse(rec_blend_t *b, const char *list)
 #define ACC_MAX 4096   /* candidates kept */
 #define MODEL_HIST 64  /* the customer's most recent items the trained models read */
 #define MODEL_CANDIDATES 200 /* best items asked of each trained model */
+#define CONTENT_HIST 16      /* history items in the content profile */
+#define CONTENT_CANDIDATES 100 /* best items asked of the content index */
 
 typedef struct {
     uint32_t key[ACC_SLOTS];
@@ -780,6 +782,8 @@ static size_t content_candidates(const state_t *st, const hist_t *h, size_t nh, 
 {
     ct_query_t q;
     ct_query_init(&q);
+    if (nh > CONTENT_HIST)
+        nh = CONTENT_HIST; /* the newest: older ones have decayed, and each costs a look-up per term */
     for (size_t i = 0; i < nh; i++) {
         double age = now_ms > h[i].ts ? (double)(now_ms - h[i].ts) : 0;
         float w = log1pf(h[i].w) * h[i].r * (float)exp2(-age / st->cfg.prof.half_life_ms);
@@ -888,8 +892,8 @@ static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, 
         if (models || blend->content > 0)
             nhist = live_history(st, p, blend->history_decay, hist);
         if (blend->content > 0 && nhist) {
-            vec_hit_t ch[MODEL_CANDIDATES];
-            size_t n = content_candidates(st, hist, nhist, now_ms, ch, MODEL_CANDIDATES);
+            vec_hit_t ch[CONTENT_CANDIDATES];
+            size_t n = content_candidates(st, hist, nhist, now_ms, ch, CONTENT_CANDIDATES);
             for (size_t j = 0; j < n && ch[0].score > 0 && ch[j].score > 0; j++)
                 if (!in_recent(p, ch[j].item))
                     acc_source(a, ch[j].item, blend->content, ch[j].score / ch[0].score, WHY_CONTENT, INTERN_NONE,
@@ -945,6 +949,7 @@ typedef struct {
     vec_hit_t nbr[1000]; /* last's kNN neighbours, by item (model numbering) */
     size_t nnbr;
     float last_norm; /* of its iALS factors */
+    ct_vec_t last_content;
 } last_t;
 
 static int by_item(const void *a, const void *b)
@@ -958,7 +963,8 @@ static uint32_t to_model(const ms_model_t *mm, uint32_t item)
     return mm && item < mm->nstore ? mm->to_model[item] : MODEL_NONE;
 }
 
-static void last_init(last_t *l, const ms_set_t *models, const hist_t *hist, size_t nhist, const prof_t *p)
+static void last_init(last_t *l, const content_t *st_content, const ms_set_t *models, const hist_t *hist,
+                      size_t nhist, const prof_t *p)
 {
     l->last = INTERN_NONE;
     if (p && p->recent_n) {
@@ -981,6 +987,7 @@ static void last_init(last_t *l, const ms_set_t *models, const hist_t *hist, siz
             l->nbr[l->nnbr++] = (vec_hit_t){m->nbr[(size_t)l->last_knn * m->dim + k], m->sim[(size_t)l->last_knn * m->dim + k]};
         qsort(l->nbr, l->nnbr, sizeof l->nbr[0], by_item);
     }
+    ct_vector_new(st_content, l->last, &l->last_content);
     l->last_norm = 0;
     if (l->last_ials != MODEL_NONE) {
         const model_t *m = l->ials->m;
@@ -1045,7 +1052,7 @@ static void features(const state_t *st, const prof_t *p, const acc_t *a, size_t 
     if (l->last == INTERN_NONE)
         return;
     x[RK_LAST_COOC] = cooc_with(st->coview, l->last, item) + cooc_with(st->cobuy, l->last, item);
-    x[RK_LAST_CONTENT] = ct_similarity(st->content, l->last, item);
+    x[RK_LAST_CONTENT] = ct_similarity_to(st->content, &l->last_content, item);
     uint32_t mi;
     if (l->nnbr && (mi = to_model(l->knn, item)) != MODEL_NONE) {
         vec_hit_t key = {mi, 0}, *hit = bsearch(&key, l->nbr, l->nnbr, sizeof key, by_item);
@@ -1083,7 +1090,7 @@ size_t rec_for_you(const state_t *st, rec_cache_t *c, const ms_set_t *models, co
         last_t *l = malloc(sizeof *l);
         if (!l)
             abort();
-        last_init(l, models, hist, nhist, p);
+        last_init(l, st->content, models, hist, nhist, p);
         for (size_t i = 0; i < a->n; i++) {
             if (a->e[i].score <= 0)
                 continue;
@@ -1091,21 +1098,33 @@ size_t rec_for_you(const state_t *st, rec_cache_t *c, const ms_set_t *models, co
             float pr = 1.0f / (1.0f + expf(-rk_score(rm, x)));
             a->e[i].score = pr > 1e-30f ? pr : 1e-30f;
         }
+        ct_vector_free(&l->last_content);
         free(l);
     }
     size_t m = finish_acc(st, p, f, a, out, cap);
     /* Name the reason of the models' picks that made the answer (only for these: it
      * takes a look at each history item). */
+    ct_vec_t *hv = NULL; /* the history's content vectors, made once if a pick needs them */
     for (size_t i = 0; i < m; i++) {
         if (out[i].why == WHY_CONTENT) {
-            float best = 0;
-            for (size_t h = 0; h < nhist; h++) {
-                float sim = ct_similarity(st->content, hist[h].item, out[i].item);
-                if (sim > best) {
-                    best = sim;
-                    out[i].ref = hist[h].item;
-                }
+            if (!hv) {
+                hv = calloc(nhist + 1, sizeof *hv);
+                if (!hv)
+                    abort();
+                for (size_t h = 0; h < nhist; h++)
+                    ct_vector_new(st->content, hist[h].item, &hv[h]);
             }
+            ct_vec_t pick;
+            float best = 0;
+            if (ct_vector_new(st->content, out[i].item, &pick) == 0)
+                for (size_t h = 0; h < nhist; h++) {
+                    float sim = ct_vec_dot(&hv[h], &pick);
+                    if (sim > best) {
+                        best = sim;
+                        out[i].ref = hist[h].item;
+                    }
+                }
+            ct_vector_free(&pick);
         }
         for (size_t k = 0; k < sizeof model_sources / sizeof model_sources[0]; k++) {
             const ms_model_t *mm;
@@ -1117,6 +1136,9 @@ size_t rec_for_you(const state_t *st, rec_cache_t *c, const ms_set_t *models, co
             out[i].ref = mi == MODEL_NONE ? INTERN_NONE : model_because(mm, in, nin, mi);
         }
     }
+    for (size_t h = 0; hv && h < nhist; h++)
+        ct_vector_free(&hv[h]);
+    free(hv);
     return m;
 }
 
@@ -1139,13 +1161,14 @@ size_t rec_candidates(const state_t *st, rec_cache_t *c, const ms_set_t *models,
     last_t *l = malloc(sizeof *l);
     if (!all || !l)
         abort();
-    last_init(l, models, hist, nhist, p);
+    last_init(l, st->content, models, hist, nhist, p);
     for (size_t i = 0; i < a->n; i++)
         if (a->e[i].score > 0 && passes(st, p, f, a->e[i].item)) {
             all[n].item = a->e[i].item;
             features(st, p, a, i, now_ms, l, all[n].x);
             n++;
         }
+    ct_vector_free(&l->last_content);
     free(l);
     qsort(all, n, sizeof *all, cand_cmp);
     if (n > cap)

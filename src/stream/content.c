@@ -297,10 +297,26 @@ int ct_has(const content_t *c, uint32_t item)
     return item < c->item_cap && c->item[item].n > 0;
 }
 
+/* ln(x) for x >= 1 to about 1e-6 relative: exponent and mantissa apart, a short series
+ * for the mantissa (logf itself was a quarter of the time of content answers). */
+static float fast_ln(float x)
+{
+    int e;
+    float m = frexpf(x, &e); /* x = m 2^e, m in [0.5, 1) */
+    if (m < 0.70710678f) {
+        m *= 2;
+        e--;
+    }
+    /* ln(m) = 2 atanh(z), z = (m - 1) / (m + 1), |z| < 0.172 */
+    float z = (m - 1) / (m + 1), z2 = z * z;
+    float series = z * (2 + z2 * (2.0f / 3 + z2 * (2.0f / 5 + z2 * (2.0f / 7 + z2 * (2.0f / 9)))));
+    return (float)e * 0.69314718f + series;
+}
+
 static float idf(const content_t *c, uint32_t term)
 {
     uint32_t df = term < c->post_cap ? c->post[term].n : 0;
-    return df ? logf(1.0f + (float)c->nlive / (float)df) : 0;
+    return df ? fast_ln(1.0f + (float)c->nlive / (float)df) : 0;
 }
 
 static float norm_of(const content_t *c, uint32_t item)
@@ -359,13 +375,24 @@ void ct_query_add(const content_t *c, ct_query_t *q, uint32_t item, float w)
     }
 }
 
-/* q's weight of term, 0 when q does not hold it (q: trimmed, at most CT_QUERY terms). */
-static float query_weight(const ct_query_t *q, uint32_t term)
+static int term_order(const void *a, const void *b)
 {
-    for (size_t i = 0; i < q->n; i++)
-        if (q->t[i].term == term)
-            return q->t[i].w;
-    return 0;
+    const ct_term_t *x = a, *y = b;
+    return x->term < y->term ? -1 : x->term > y->term;
+}
+
+/* The weight of term in byterm (q's terms sorted by term), 0 when absent. */
+static float query_weight(const ct_term_t *byterm, size_t n, uint32_t term)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (byterm[mid].term < term)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && byterm[lo].term == term ? byterm[lo].w : 0;
 }
 
 size_t ct_search(const content_t *c, const ct_query_t *q_in, vec_hit_t *out, size_t k)
@@ -398,38 +425,59 @@ size_t ct_search(const content_t *c, const ct_query_t *q_in, vec_hit_t *out, siz
     }
     if (!nuse || !(qnorm > 0))
         return 0;
+    ct_term_t byterm[CT_QUERY];
+    memcpy(byterm, q.t, q.n * sizeof *byterm);
+    qsort(byterm, q.n, sizeof *byterm, term_order);
     size_t cap = 64;
     while (cap < total * 2)
         cap *= 2;
-    uint32_t *tab = malloc(cap * sizeof *tab);
+    /* Pass 1: the dot product over the walked terms, from the postings alone (they hold
+     * the term frequencies), per candidate. */
+    vec_hit_t *tab = malloc(cap * sizeof *tab);
     if (!tab)
         abort();
-    memset(tab, 0xff, cap * sizeof *tab);
-    size_t got = 0;
+    for (size_t i = 0; i < cap; i++)
+        tab[i].item = UINT32_MAX;
     for (size_t u = 0; u < nuse; u++) {
-        const plist_t *pl = &c->post[q.t[use[u]].term];
+        const ct_term_t *qt = &q.t[use[u]];
+        const plist_t *pl = &c->post[qt->term];
+        float f = qt->w * idf(c, qt->term);
         uint32_t np = pl->n < total ? pl->n : (uint32_t)total;
         for (uint32_t p = 0; p < np; p++) {
             uint32_t item = pl->v[p].item;
             size_t at = (item * 2654435761u) & (cap - 1);
-            while (tab[at] != UINT32_MAX && tab[at] != item)
+            while (tab[at].item != UINT32_MAX && tab[at].item != item)
                 at = (at + 1) & (cap - 1);
-            if (tab[at] == item)
-                continue;
-            tab[at] = item;
-            /* A new candidate: its cosine with q over all of its terms. */
-            const citem_t *it = &c->item[item];
-            float dot = 0, norm = 0;
-            for (uint32_t f = 0; f < it->n; f++) {
-                float w = it->f[f].tf * idf(c, it->f[f].term);
-                norm += w * w;
-                dot += w * query_weight(&q, it->f[f].term);
-            }
-            if (norm > 0 && dot > 0)
-                vec_heap_offer(out, &got, k, (vec_hit_t){item, dot / (sqrtf(norm) * qnorm)});
+            if (tab[at].item == UINT32_MAX)
+                tab[at] = (vec_hit_t){item, 0};
+            tab[at].score += f * pl->v[p].tf;
         }
     }
+    /* Pass 2: the best CT_RESCORE k of those by partial dot over sqrt(terms) (a norm
+     * estimate that needs no weights), then the exact cosine over all their terms. */
+    size_t want = CT_RESCORE * k, short_n = 0;
+    vec_hit_t *shortlist = malloc(want * sizeof *shortlist);
+    if (!shortlist)
+        abort();
+    for (size_t i = 0; i < cap; i++)
+        if (tab[i].item != UINT32_MAX && tab[i].score > 0)
+            vec_heap_offer(shortlist, &short_n, want,
+                           (vec_hit_t){tab[i].item, tab[i].score / sqrtf((float)c->item[tab[i].item].n)});
+    size_t got = 0;
+    for (size_t i = 0; i < short_n; i++) {
+        uint32_t item = shortlist[i].item;
+        const citem_t *it = &c->item[item];
+        float dot = 0, norm = 0;
+        for (uint32_t f = 0; f < it->n; f++) {
+            float w = it->f[f].tf * idf(c, it->f[f].term);
+            norm += w * w;
+            dot += w * query_weight(byterm, q.n, it->f[f].term);
+        }
+        if (norm > 0 && dot > 0)
+            vec_heap_offer(out, &got, k, (vec_hit_t){item, dot / (sqrtf(norm) * qnorm)});
+    }
     vec_sort_hits(out, got);
+    free(shortlist);
     free(tab);
     return got;
 }
@@ -453,6 +501,70 @@ float ct_similarity(const content_t *c, uint32_t a, uint32_t b)
     }
     float n = norm_of(c, a) * norm_of(c, b);
     return n > 0 ? dot / n : 0;
+}
+
+int ct_vector_new(const content_t *c, uint32_t item, ct_vec_t *v)
+{
+    v->t = NULL;
+    v->n = 0;
+    if (!ct_has(c, item))
+        return -1;
+    const citem_t *it = &c->item[item];
+    float norm = norm_of(c, item);
+    if (!(norm > 0))
+        return -1;
+    v->t = malloc(it->n * sizeof *v->t);
+    if (!v->t)
+        abort();
+    for (uint32_t i = 0; i < it->n; i++) /* features are sorted by term already */
+        v->t[i] = (ct_term_t){it->f[i].term, it->f[i].tf * idf(c, it->f[i].term) / norm};
+    v->n = it->n;
+    return 0;
+}
+
+void ct_vector_free(ct_vec_t *v)
+{
+    free(v->t);
+    v->t = NULL;
+    v->n = 0;
+}
+
+float ct_vec_dot(const ct_vec_t *a, const ct_vec_t *b)
+{
+    float dot = 0;
+    for (size_t i = 0, j = 0; i < a->n && j < b->n;) {
+        if (a->t[i].term < b->t[j].term)
+            i++;
+        else if (a->t[i].term > b->t[j].term)
+            j++;
+        else
+            dot += a->t[i++].w * b->t[j++].w;
+    }
+    return dot;
+}
+
+float ct_similarity_to(const content_t *c, const ct_vec_t *v, uint32_t item)
+{
+    if (!v->n || !ct_has(c, item))
+        return 0;
+    const citem_t *it = &c->item[item];
+    int shared = 0;
+    for (uint32_t i = 0, j = 0; i < it->n && j < v->n && !shared;) {
+        if (it->f[i].term < v->t[j].term)
+            i++;
+        else if (it->f[i].term > v->t[j].term)
+            j++;
+        else
+            shared = 1;
+    }
+    if (!shared)
+        return 0;
+    ct_vec_t w;
+    if (ct_vector_new(c, item, &w) != 0)
+        return 0;
+    float d = ct_vec_dot(v, &w);
+    ct_vector_free(&w);
+    return d;
 }
 
 void ct_describe(const content_t *c, uint32_t item, char *out, size_t cap)

@@ -45,12 +45,27 @@ void ct_query_trim(ct_query_t *q);
 /* The k items most similar to q (cosine over all their terms), best first. Candidates
  * come through the inverted index: terms heaviest first, at most CT_MAX_POSTINGS index
  * entries in all, and a term on more than 1/CT_COMMON of the catalog (at least 200
- * items) is not walked (it still counts in the similarity). Returns how many. */
+ * items) is not walked (it still counts in the similarity of the CT_RESCORE k best by a
+ * cheap estimate, which are scored exactly). Returns how many. */
 size_t ct_search(const content_t *c, const ct_query_t *q, vec_hit_t *out, size_t k);
-#define CT_MAX_POSTINGS 20000
+#define CT_MAX_POSTINGS 5000
+#define CT_RESCORE 2 /* candidates scored exactly: CT_RESCORE k, the best by a cheap estimate */
 #define CT_COMMON 50
 /* Cosine similarity of two items' TF-IDF vectors. */
 float ct_similarity(const content_t *c, uint32_t a, uint32_t b);
+/* An item's unit TF-IDF vector, sorted by term, for comparing one item with many:
+ * ct_vector fills v (v->t caller-owned, room for ct_terms(c, item)); ct_vector_free
+ * releases what ct_vector_new allocated. */
+typedef struct {
+    ct_term_t *t;
+    size_t n;
+} ct_vec_t;
+int ct_vector_new(const content_t *c, uint32_t item, ct_vec_t *v); /* 0, or -1 without terms */
+void ct_vector_free(ct_vec_t *v);
+/* Cosine of two prepared vectors (a merge: no logarithms). */
+float ct_vec_dot(const ct_vec_t *a, const ct_vec_t *b);
+/* Cosine of v with item; 0 at once (no weights worked out) when they share no term. */
+float ct_similarity_to(const content_t *c, const ct_vec_t *v, uint32_t item);
 /* The terms of item as text (for docs and debugging): "word:heart 0.41 ..."; writes at
  * most cap bytes. */
 void ct_describe(const content_t *c, uint32_t item, char *out, size_t cap);
