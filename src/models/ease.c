@@ -4,6 +4,7 @@
  * the float weight matrix B, tile by tile. */
 #include "ease.h"
 
+#include "../util/par.h"
 #include "../util/timeutil.h"
 
 #include <cblas.h>
@@ -73,12 +74,6 @@ static void *gram_worker(void *arg)
     return NULL;
 }
 
-static int cpu_count(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}
-
 model_t *ease_train(const ix_matrix_t *x, const ease_opts_t *o, char *err, size_t errlen)
 {
     uint32_t n = x->nitems;
@@ -103,17 +98,9 @@ model_t *ease_train(const ix_matrix_t *x, const ease_opts_t *o, char *err, size_
         snprintf(err, errlen, "out of memory for the %u x %u Gram matrix", n, n);
         return NULL;
     }
-    int nt = cpu_count();
+    int nt = par_cpus();
     gram_job_t job = {x, G, o->binary, 0};
-    pthread_t th[64];
-    int started = 0;
-    for (; started < nt && started < 64; started++)
-        if (pthread_create(&th[started], NULL, gram_worker, &job) != 0)
-            break;
-    if (!started)
-        gram_worker(&job);
-    for (int i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
+    par_run(nt, gram_worker, &job);
     for (uint32_t i = 0; i < n; i++)
         G[(size_t)i * n + i] += o->lambda;
     uint64_t t1 = time_mono_ns();

@@ -4,6 +4,7 @@
 #include "ials.h"
 
 #include "../util/hash.h"
+#include "../util/par.h"
 #include "../util/timeutil.h"
 
 #include <cblas.h>
@@ -143,15 +144,7 @@ static void *side_worker(void *arg)
 static void run_side(side_t *s, int nt)
 {
     atomic_store(&s->next, 0);
-    pthread_t th[64];
-    int started = 0;
-    for (; started < nt; started++)
-        if (pthread_create(&th[started], NULL, side_worker, s) != 0)
-            break;
-    if (!started)
-        side_worker(s);
-    for (int i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
+    par_run(nt, side_worker, s);
 }
 
 /* G = F^T F (k x k, full), F being n x k. */
@@ -184,10 +177,7 @@ model_t *ials_train(const ix_matrix_t *x, const ials_opts_t *o, char *err, size_
         return NULL;
     }
     uint64_t t0 = time_mono_ns();
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    int nt = o->threads > 0 ? o->threads : ncpu > 0 ? (int)ncpu : 1;
-    if (nt > 64)
-        nt = 64;
+    int nt = o->threads > 0 ? (o->threads > 64 ? 64 : o->threads) : par_cpus();
     openblas_set_num_threads(nt);
     model_t *m = model_new(MODEL_IALS, ni, k);
     float *Y = model_own(m, (size_t)ni * k * sizeof *Y);
@@ -322,8 +312,7 @@ void ials_index(model_t *m)
     /* k-means (Lloyd), started from evenly spaced items: deterministic. */
     for (uint32_t c = 0; c < nc; c++)
         memcpy(cent + (size_t)c * d, m->Y + (size_t)((uint64_t)c * n / nc) * d, d * sizeof *cent);
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    int nt = ncpu > 1 ? (ncpu > 8 ? 8 : (int)ncpu) : 1;
+    int nt = par_cpus() > 8 ? 8 : par_cpus();
     for (int iter = 0; iter < IALS_KMEANS_ITERATIONS; iter++) {
         assign_job_t jobs[8];
         pthread_t th[8];

@@ -2,6 +2,7 @@
  * thread with its own dense accumulator) and scoring. */
 #include "knn.h"
 
+#include "../util/par.h"
 #include "../util/timeutil.h"
 
 #include <math.h>
@@ -127,19 +128,8 @@ model_t *knn_train(const ix_matrix_t *x, const knn_opts_t *o, char *err, size_t 
     uint32_t *nbr = model_own(m, (size_t)n * K * sizeof *nbr);
     float *sim = model_own(m, (size_t)n * K * sizeof *sim);
     knn_job_t job = {x, o, norm, nbr, sim, 0};
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    int nt = o->threads > 0 ? o->threads : ncpu > 0 ? (int)ncpu : 1;
-    if (nt > 64)
-        nt = 64;
-    pthread_t th[64];
-    int started = 0;
-    for (; started < nt; started++)
-        if (pthread_create(&th[started], NULL, knn_worker, &job) != 0)
-            break;
-    if (!started)
-        knn_worker(&job);
-    for (int i = 0; i < started; i++)
-        pthread_join(th[i], NULL);
+    int nt = o->threads > 0 ? (o->threads > 64 ? 64 : o->threads) : par_cpus();
+    par_run(nt, knn_worker, &job);
     free(norm);
     model_set_ids(m, x->items);
     m->nbr = nbr;

@@ -140,8 +140,10 @@ void shown_demote(shown_t *s, uint32_t profile, const uint32_t *items, float *sc
         if (im->profile != profile || im->item != items[i] || im->count <= SHOWN_REPEAT_FREE ||
             (int64_t)(now_s - im->last_s) * 1000 >= SHOWN_MEMORY_MS)
             continue;
+        /* Halved per extra showing, down to 2^-20: it goes behind everything else, but an
+         * answer of items all shown too often is still an answer, not an empty list. */
         uint32_t extra = im->count - SHOWN_REPEAT_FREE;
-        scores[i] *= extra > 30 ? 0 : 1.0f / (float)(1u << extra);
+        scores[i] *= 1.0f / (float)(1u << (extra > 20 ? 20 : extra));
     }
     pthread_mutex_unlock(&s->mu);
 }

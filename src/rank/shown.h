@@ -28,7 +28,8 @@ int shown_get(shown_t *s, const char *id, uint32_t *items, uint32_t *profile);
  * SHOWN_IMPRESSION_SLOTS entries (4 MiB; a collision just forgets the older pair). shown_put
  * counts what it records; shown_engaged (a click, cart or purchase of the item) forgets the
  * pair; shown_demotion is the factor for an item shown more than SHOWN_REPEAT_FREE times
- * in the last day without engagement: 0.5 per extra showing. */
+ * in the last day without engagement: 0.5 per extra showing, at most 2^-20 (demoted, never
+ * dropped). */
 void shown_engaged(shown_t *s, uint32_t profile, uint32_t item);
 /* Multiplies scores[i] of items[i] by their demotion factors, under one lock. */
 void shown_demote(shown_t *s, uint32_t profile, const uint32_t *items, float *scores, size_t n, int64_t now_ms);
