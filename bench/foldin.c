@@ -69,7 +69,7 @@ static void *run(void *arg)
     job_t *j = arg;
     const model_t *m = j->m;
     model_in_t *in = malloc(j->hist * sizeof *in);
-    vec_hit_t *a = malloc(j->k * sizeof *a), *b = malloc(j->k * sizeof *b);
+    vec_hit_t *b = malloc(j->k * sizeof *b);
     float *xu = malloc(m->dim * sizeof *xu), *s = malloc((size_t)m->nitems * sizeof *s);
     uint8_t *skip = calloc(m->nitems, 1);
     /* All the served answers first, then all the reference ones, so that neither
@@ -94,9 +94,7 @@ static void *run(void *arg)
     }
     free(keep);
     free(kept);
-    (void)a;
     free(in);
-    free(a);
     free(b);
     free(xu);
     free(s);

@@ -39,11 +39,6 @@ typedef struct {
     atomic_uint next;
 } gram_job_t;
 
-static float cell(const gram_job_t *j, float v)
-{
-    return j->binary ? 1.0f : log1pf(v);
-}
-
 /* Column a of the lower triangle: G[b + a n] = sum over customers of x_ua x_ub, b >= a. */
 static void *gram_worker(void *arg)
 {
@@ -57,7 +52,7 @@ static void *gram_worker(void *arg)
         double *col = j->G + (size_t)a * n;
         for (uint64_t k = x->ccol[a]; k < x->ccol[a + 1]; k++) {
             uint32_t u = x->crow[k];
-            double xa = cell(j, x->cval[k]);
+            double xa = model_value(j->binary, x->cval[k]);
             /* The row is sorted: start at item a. */
             uint64_t lo = x->row[u], hi = x->row[u + 1];
             while (lo < hi) {
@@ -68,7 +63,7 @@ static void *gram_worker(void *arg)
                     hi = mid;
             }
             for (uint64_t q = lo; q < x->row[u + 1]; q++)
-                col[x->col[q]] += xa * cell(j, x->val[q]);
+                col[x->col[q]] += xa * model_value(j->binary, x->val[q]);
         }
     }
     return NULL;

@@ -29,11 +29,6 @@ void ials_opts_default(ials_opts_t *o)
     o->seed = 42;
 }
 
-static float cell(int binary, float v)
-{
-    return binary ? 1.0f : log1pf(v);
-}
-
 /* One side of a sweep: every row's factor solved against the other side's. */
 typedef struct {
     const uint64_t *ptr;
@@ -51,16 +46,15 @@ typedef struct {
 } side_t;
 
 /* out = (G + lambda I + sum_i (c_i - 1) y_i y_i^T) v over the row's cells. */
-static void apply_A(const side_t *s, uint64_t from, uint64_t to, const float *v, float *out, float *tmp)
+static void apply_A(const side_t *s, uint64_t from, uint64_t to, const float *v, float *out)
 {
     uint32_t k = s->k;
     vec_gemv(out, s->G, v, k, k);
     for (uint32_t d = 0; d < k; d++)
         out[d] += s->lambda * v[d];
-    (void)tmp;
     for (uint64_t q = from; q < to; q++) {
         const float *y = s->other + (size_t)s->idx[q] * k;
-        float c1 = s->alpha * cell(s->binary, s->val[q]);
+        float c1 = s->alpha * model_value(s->binary, s->val[q]);
         vec_axpy(out, c1 * vec_dot(y, v, k), y, k);
     }
 }
@@ -87,7 +81,7 @@ static void *side_worker(void *arg)
             /* b = sum c_i y_i (preference 1 on every cell of the row) */
             memset(b, 0, k * sizeof *b);
             for (uint64_t q = from; q < to; q++)
-                vec_axpy(b, 1.0f + s->alpha * cell(s->binary, s->val[q]), s->other + (size_t)s->idx[q] * k, k);
+                vec_axpy(b, 1.0f + s->alpha * model_value(s->binary, s->val[q]), s->other + (size_t)s->idx[q] * k, k);
             if (!s->cg_steps) {
                 /* The exact solve of Hu et al.: the row's k x k system, Cholesky. */
                 memcpy(A, s->G, (size_t)k * k * sizeof *A);
@@ -95,7 +89,7 @@ static void *side_worker(void *arg)
                     A[(size_t)d * k + d] += s->lambda;
                 for (uint64_t q = from; q < to; q++) {
                     const float *y = s->other + (size_t)s->idx[q] * k;
-                    float c1 = s->alpha * cell(s->binary, s->val[q]);
+                    float c1 = s->alpha * model_value(s->binary, s->val[q]);
                     for (uint32_t d = 0; d < k; d++)
                         vec_axpy(A + (size_t)d * k + d, c1 * y[d], y + d, k - d);
                 }
@@ -103,12 +97,12 @@ static void *side_worker(void *arg)
                     memcpy(x, b, k * sizeof *x);
                 goto loss;
             }
-            apply_A(s, from, to, x, Ap, tmp);
+            apply_A(s, from, to, x, Ap);
             for (uint32_t d = 0; d < k; d++)
                 p[d] = r[d] = b[d] - Ap[d];
             float rr = vec_dot(r, r, k);
             for (uint32_t step = 0; step < s->cg_steps && rr > 1e-12f; step++) {
-                apply_A(s, from, to, p, Ap, tmp);
+                apply_A(s, from, to, p, Ap);
                 float pAp = vec_dot(p, Ap, k);
                 if (!(pAp > 0))
                     break;
@@ -129,7 +123,7 @@ static void *side_worker(void *arg)
                 double l = vec_dot(x, tmp, k) + s->lambda * vec_dot(x, x, k);
                 for (uint64_t q = from; q < to; q++) {
                     float sc = vec_dot(x, s->other + (size_t)s->idx[q] * k, k);
-                    float c = 1.0f + s->alpha * cell(s->binary, s->val[q]);
+                    float c = 1.0f + s->alpha * model_value(s->binary, s->val[q]);
                     l += c * (1 - sc) * (1 - sc) - sc * sc;
                 }
                 s->rowloss[row] = l;

@@ -30,11 +30,6 @@ typedef struct {
     atomic_uint next;
 } knn_job_t;
 
-static float cell(int binary, float v)
-{
-    return binary ? 1.0f : log1pf(v);
-}
-
 static void *knn_worker(void *arg)
 {
     knn_job_t *j = arg;
@@ -53,7 +48,7 @@ static void *knn_worker(void *arg)
         size_t nt = 0;
         for (uint64_t k = x->ccol[a]; k < x->ccol[a + 1]; k++) {
             uint32_t u = x->crow[k];
-            float xa = cell(j->o->binary, x->cval[k]);
+            float xa = model_value(j->o->binary, x->cval[k]);
             for (uint64_t q = x->row[u]; q < x->row[u + 1]; q++) {
                 uint32_t b = x->col[q];
                 if (b == a)
@@ -62,7 +57,7 @@ static void *knn_worker(void *arg)
                     mark[b] = 1;
                     touched[nt++] = b;
                 }
-                acc[b] += xa * cell(j->o->binary, x->val[q]);
+                acc[b] += xa * model_value(j->o->binary, x->val[q]);
             }
         }
         /* Similarities of the touched items into acc, then the K best. */
@@ -120,7 +115,7 @@ model_t *knn_train(const ix_matrix_t *x, const knn_opts_t *o, char *err, size_t 
     for (uint32_t i = 0; i < n; i++) {
         double s = 0;
         for (uint64_t k = x->ccol[i]; k < x->ccol[i + 1]; k++) {
-            double v = cell(o->binary, x->cval[k]);
+            double v = model_value(o->binary, x->cval[k]);
             s += v * v;
         }
         norm[i] = (float)sqrt(s);

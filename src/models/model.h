@@ -101,10 +101,17 @@ typedef struct {
     float r; /* how much it counts now (recency): multiplies its cell value; 1: fully */
 } model_in_t;
 
+/* The value a matrix cell of summed weight w has for a model: 1 (binary), or
+ * log(1 + w). Training and serving both go through it, so they cannot disagree. */
+static inline float model_value(int binary, float w)
+{
+    return binary ? 1.0f : __builtin_log1pf(w);
+}
+
 /* The cell value of a weight, as the model was trained. */
 static inline float model_cell(const model_t *m, float w)
 {
-    return m->binary ? 1.0f : __builtin_log1pf(w);
+    return model_value(m->binary, w);
 }
 
 /* The k best items for a history, best first, leaving out the history's own items.
