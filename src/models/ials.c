@@ -430,25 +430,19 @@ static int in_history(const model_in_t *in, size_t nin, uint32_t item)
     return 0;
 }
 
-size_t ials_score(const model_t *m, const model_in_t *in, size_t nin, vec_hit_t *out, size_t k)
+size_t ials_top(const model_t *m, const float *xu, const model_in_t *skip, size_t nskip, vec_hit_t *out, size_t k)
 {
     uint32_t d = m->dim;
-    float *xu = malloc((size_t)d * sizeof *xu);
-    if (!xu)
-        abort();
-    if (ials_fold_in(m, in, nin, xu) != 0) {
-        free(xu);
-        return 0;
-    }
     /* Candidates: every item (exact), or the best of the approximate int8 scan, enough
-     * of them that the history items can be dropped and k still remain. */
-    size_t want = m->Yq ? IALS_RESCORE * k + nin : k + nin;
+     * of them that the skipped items can be dropped and k still remain. */
+    size_t want = m->Yq ? IALS_RESCORE * k + nskip : k + nskip;
     vec_hit_t *cand = malloc(want * sizeof *cand);
-    float *s = malloc((size_t)m->nitems * sizeof *s);
-    if (!cand || !s)
+    float *s = m->Yq ? NULL : malloc((size_t)m->nitems * sizeof *s);
+    if (!cand || (!m->Yq && !s))
         abort();
-    size_t nc = m->Yq ? approx_top(m, xu, cand, want) : 0;
+    size_t nc = 0;
     if (m->Yq) {
+        nc = approx_top(m, xu, cand, want);
         for (size_t c = 0; c < nc; c++) /* exact scores for the short list */
             cand[c].score = vec_dot(m->Y + (size_t)cand[c].item * d, xu, d);
         vec_sort_hits(cand, nc);
@@ -458,10 +452,19 @@ size_t ials_score(const model_t *m, const model_in_t *in, size_t nin, vec_hit_t 
     }
     size_t got = 0;
     for (size_t c = 0; c < nc && got < k; c++)
-        if (!in_history(in, nin, cand[c].item))
+        if (!in_history(skip, nskip, cand[c].item))
             out[got++] = cand[c];
     free(cand);
     free(s);
+    return got;
+}
+
+size_t ials_score(const model_t *m, const model_in_t *in, size_t nin, vec_hit_t *out, size_t k)
+{
+    float *xu = malloc((size_t)m->dim * sizeof *xu);
+    if (!xu)
+        abort();
+    size_t got = ials_fold_in(m, in, nin, xu) == 0 ? ials_top(m, xu, in, nin, out, k) : 0;
     free(xu);
     return got;
 }

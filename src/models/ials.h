@@ -39,6 +39,10 @@ int ials_fold_in(const model_t *m, const model_in_t *in, size_t nin, float *out_
  * cluster left can beat what it holds, over int8 copies of the factors (a quarter of the
  * bytes), and scores the best IALS_RESCORE * k + history of those again exactly. bench/models.sh measures the time and the recall against an exact scan. */
 size_t ials_score(const model_t *m, const model_in_t *in, size_t nin, vec_hit_t *out, size_t k);
+/* The k best items by y . x over m's item vectors (m->Y, nitems x dim), leaving out the
+ * items of skip: an exact scan, or the approximate index when m has one. Shared by iALS
+ * and the sequence model, whose scores are dot products with item vectors too. */
+size_t ials_top(const model_t *m, const float *x, const model_in_t *skip, size_t nskip, vec_hit_t *out, size_t k);
 #define IALS_INDEX_BYTES (4u << 20)
 #define IALS_PROBE_SHARE 0.05
 #define IALS_PROBE_MAX 0.5

@@ -187,6 +187,19 @@ ix_matrix_t *ix_build(ix_builder_t *b)
     free(b->t);
     b->t = NULL;
 
+    /* Each row's items in log order, a run of events on one item (a view, the cart, the
+     * purchase) one step: what the sequence model learns from. */
+    m->seq_off = xrealloc(NULL, ((uint64_t)nrows + 1) * sizeof *m->seq_off);
+    m->seq = xrealloc(NULL, b->n * sizeof *m->seq);
+    uint64_t ns = 0;
+    for (uint32_t r = 0; r < nrows; r++) {
+        m->seq_off[r] = ns;
+        for (uint64_t k = start[r]; k < start[r + 1]; k++)
+            if (ns == m->seq_off[r] || m->seq[ns - 1] != it[k])
+                m->seq[ns++] = it[k];
+    }
+    m->seq_off[nrows] = ns;
+
     /* Merge each row's cells: sort (item, weight) pairs by item, sum equal items. The
      * pair is packed into 64 bits (item high, weight bits low) so a plain sort works. */
     m->row = xrealloc(NULL, ((uint64_t)nrows + 1) * sizeof *m->row);
@@ -273,6 +286,8 @@ void ix_free(ix_matrix_t *m)
     free(m->ccol);
     free(m->crow);
     free(m->cval);
+    free(m->seq_off);
+    free(m->seq);
     intern_free(m->items);
     free(m);
 }

@@ -28,6 +28,10 @@ typedef struct {
     uint64_t *ccol;
     uint32_t *crow;
     float *cval;
+    /* Sequences: customer u's items in log order, consecutive events on one item
+     * merged, are seq[seq_off[u] .. seq_off[u+1]). */
+    uint64_t *seq_off;
+    uint32_t *seq;
     intern_t *items; /* item ids as the shop spells them, index = column; owned */
     uint64_t events; /* events that went into it */
 } ix_matrix_t;

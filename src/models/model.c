@@ -5,6 +5,7 @@
 #include "ease.h"
 #include "ials.h"
 #include "knn.h"
+#include "seq.h"
 
 #include "../util/crc32c.h"
 #include "../util/intern.h"
@@ -27,9 +28,10 @@
 #define ALIGN 64
 
 enum { SEC_PARAMS = 1, SEC_ITEM_OFF = 2, SEC_ITEM_IDS = 3, SEC_SCALARS = 4, SEC_KNN_NBR = 10, SEC_KNN_SIM = 11,
-       SEC_EASE_B = 20, SEC_IALS_Y = 30, SEC_IALS_GRAM = 31, SEC_RANKER = 40 };
+       SEC_EASE_B = 20, SEC_IALS_Y = 30, SEC_IALS_GRAM = 31, SEC_RANKER = 40, SEC_SEQ_SHAPE = 50,
+       SEC_SEQ_EMB = 51, SEC_SEQ_NET = 52 };
 
-static const char *const kind_names[] = {NULL, "knn", "ease", "ials", "ranker"};
+static const char *const kind_names[] = {NULL, "knn", "ease", "ials", "ranker", "sequence"};
 
 const char *model_kind_name(model_kind_t k)
 {
@@ -121,6 +123,13 @@ size_t model_score(const model_t *m, const model_in_t *in, size_t nin, vec_hit_t
     case MODEL_EASE: return ease_score(m, in, nin, out, k);
     case MODEL_IALS: return ials_score(m, in, nin, out, k);
     case MODEL_RANKER: return 0; /* it orders candidates, it does not propose them */
+    case MODEL_SEQ: {
+        uint32_t seq[256];
+        size_t n = nin < 256 ? nin : 256;
+        for (size_t i = 0; i < n; i++)
+            seq[n - 1 - i] = in[i].item; /* oldest first */
+        return seq_score(m, seq, n, out, k);
+    }
     }
     return 0;
 }
@@ -140,7 +149,7 @@ typedef struct {
 
 #define NSCALARS 4
 
-static size_t sections_of(const model_t *m, sec_t *s, float *scalars)
+static size_t sections_of(const model_t *m, sec_t *s, float *scalars, uint32_t *shape)
 {
     size_t n = 0;
     uint64_t ni = m->nitems, d = m->dim;
@@ -164,6 +173,15 @@ static size_t sections_of(const model_t *m, sec_t *s, float *scalars)
         s[n++] = (sec_t){SEC_IALS_GRAM, m->gram, d * d * 4};
         break;
     case MODEL_RANKER: s[n++] = (sec_t){SEC_RANKER, m->ranker, (3 * d + 1) * 4}; break;
+    case MODEL_SEQ:
+        shape[0] = m->blocks;
+        shape[1] = m->maxlen;
+        shape[2] = 1; /* attention heads */
+        shape[3] = 0;
+        s[n++] = (sec_t){SEC_SEQ_SHAPE, shape, 16};
+        s[n++] = (sec_t){SEC_SEQ_EMB, m->Y, ni * d * 4};
+        s[n++] = (sec_t){SEC_SEQ_NET, m->net, seq_net_floats(m->dim, m->blocks, m->maxlen) * 4};
+        break;
     }
     return n;
 }
@@ -197,7 +215,8 @@ int model_write(const model_t *m, const char *path, char *err, size_t errlen)
 {
     sec_t s[MAX_SECTIONS];
     float scalars[NSCALARS];
-    size_t ns = sections_of(m, s, scalars);
+    uint32_t shape[4];
+    size_t ns = sections_of(m, s, scalars, shape);
     unsigned char head[HEADER_BYTES] = {0}, table[MAX_SECTIONS * ENTRY_BYTES] = {0};
     uint64_t at = HEADER_BYTES + ns * ENTRY_BYTES;
     uint64_t offs[MAX_SECTIONS];
@@ -295,6 +314,9 @@ static const char *section_name(uint32_t id)
     case SEC_IALS_Y: return "ials item factors";
     case SEC_IALS_GRAM: return "ials gram matrix";
     case SEC_RANKER: return "ranker weights";
+    case SEC_SEQ_SHAPE: return "sequence shape";
+    case SEC_SEQ_EMB: return "sequence item embeddings";
+    case SEC_SEQ_NET: return "sequence network";
     }
     return "unknown";
 }
@@ -389,6 +411,19 @@ model_t *model_parse(const void *data, size_t len, char *err, size_t errlen)
         }
         need[nneed++] = (typeof(need[0])){SEC_IALS_Y, ni * d * 4};
         need[nneed++] = (typeof(need[0])){SEC_IALS_GRAM, d * d * 4};
+    } else if (kind == MODEL_SEQ) {
+        if (!sec[SEC_SEQ_SHAPE] || secn[SEC_SEQ_SHAPE] != 16) {
+            fail(err, errlen, "the sequence shape section is missing or damaged");
+            return NULL;
+        }
+        const uint32_t *sh = sec[SEC_SEQ_SHAPE];
+        if (d < 4 || d > 1024 || sh[0] < 1 || sh[0] > 8 || sh[1] < 1 || sh[1] > 1024 || sh[2] != 1) {
+            fail(err, errlen, "a sequence model must have 4 to 1024 dimensions, 1 to 8 blocks, 1 to 1024 positions "
+                 "and one attention head, not %u, %u, %u and %u", dim, sh[0], sh[1], sh[2]);
+            return NULL;
+        }
+        need[nneed++] = (typeof(need[0])){SEC_SEQ_EMB, ni * d * 4};
+        need[nneed++] = (typeof(need[0])){SEC_SEQ_NET, (uint64_t)seq_net_floats(dim, sh[0], sh[1]) * 4};
     } else {
         if (d != MODEL_RANKER_FEATURES || ni != 0) {
             fail(err, errlen, "a ranker model must have %d features and no items, not %u and %u",
@@ -446,7 +481,14 @@ model_t *model_parse(const void *data, size_t len, char *err, size_t errlen)
     m->Y = sec[SEC_IALS_Y];
     m->gram = sec[SEC_IALS_GRAM];
     m->ranker = sec[SEC_RANKER];
-    if (kind == MODEL_IALS && ni * d * sizeof(float) > IALS_INDEX_BYTES)
+    if (kind == MODEL_SEQ) {
+        const uint32_t *sh = sec[SEC_SEQ_SHAPE];
+        m->blocks = sh[0];
+        m->maxlen = sh[1];
+        m->Y = sec[SEC_SEQ_EMB];
+        m->net = sec[SEC_SEQ_NET];
+    }
+    if ((kind == MODEL_IALS || kind == MODEL_SEQ) && ni * d * sizeof(float) > IALS_INDEX_BYTES)
         ials_index(m);
     return m;
 }

@@ -1,4 +1,4 @@
-/* A trained model (item-kNN, EASE or iALS) and its file. A model is a few flat arrays
+/* A trained model (item-kNN, EASE, iALS, the sequence model or the ranker) and its file. A model is a few flat arrays
  * indexed by the model's own item numbers, plus the item ids as the shop spells them
  * (the server maps them to its ids when it loads the model).
  *
@@ -19,7 +19,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { MODEL_KNN = 1, MODEL_EASE = 2, MODEL_IALS = 3, MODEL_RANKER = 4, MODEL__MAX = 4 } model_kind_t;
+typedef enum {
+    MODEL_KNN = 1,
+    MODEL_EASE = 2,
+    MODEL_IALS = 3,
+    MODEL_RANKER = 4,
+    MODEL_SEQ = 5,
+    MODEL__MAX = 5
+} model_kind_t;
 
 #define MODEL_VERSION 1
 #define MODEL_RANKER_FEATURES 31 /* RK_NFEAT (src/rank/ranker.h), checked there */
@@ -28,8 +35,8 @@ typedef enum { MODEL_KNN = 1, MODEL_EASE = 2, MODEL_IALS = 3, MODEL_RANKER = 4, 
 typedef struct {
     model_kind_t kind;
     uint32_t nitems;
-    uint32_t dim; /* knn: neighbour slots per item; ease: nitems; ials: factors; ranker:
-                     features (no items) */
+    uint32_t dim; /* knn: neighbour slots per item; ease: nitems; ials: factors; sequence:
+                     embedding size; ranker: features (no items) */
     /* Item i's id is ids[id_off[i] .. id_off[i+1]). */
     const uint32_t *id_off;
     const char *ids;
@@ -39,13 +46,18 @@ typedef struct {
     /* ease: row h of the weight matrix: what having h adds to each item's score. */
     const float *B;
     /* ials: item factors (nitems x dim), their Gram matrix Y^T Y (dim x dim), and the
-     * regularisation and confidence scale the customer side is solved with. */
+     * regularisation and confidence scale the customer side is solved with. sequence:
+     * Y holds the item embeddings. */
     const float *Y, *gram;
     float lambda, alpha;
+    /* sequence: the network (seq_net_floats(dim, blocks, maxlen) floats, src/models/seq.c
+     * lays them out), its attention blocks and the positions it reads. */
+    const float *net;
+    uint32_t blocks, maxlen;
     /* ranker: 3 dim + 1 floats, the layout of rk_model_t (src/rank/ranker.h): weights,
      * bias, feature means, feature scales. */
     const float *ranker;
-    /* ials, large catalogs: the approximate index (ials_index), derived at load: ivf_n
+    /* ials and sequence, large catalogs: the approximate index (ials_index), derived at load: ivf_n
      * clusters (centroids ivf_cent), cluster c's rows ivf_start[c] .. ivf_start[c+1],
      * row r being item ivf_items[r] with int8 factors Yq[r] (times Yscale[r]). */
     const float *ivf_cent, *ivf_radius;
@@ -68,7 +80,7 @@ typedef struct {
     int nown;
 } model_t;
 
-const char *model_kind_name(model_kind_t k); /* "knn", "ease", "ials", "ranker" */
+const char *model_kind_name(model_kind_t k); /* "knn", "ease", "ials", "ranker", "sequence" */
 /* 0 when unknown. */
 model_kind_t model_kind_from_name(const char *s);
 
@@ -115,7 +127,8 @@ static inline float model_cell(const model_t *m, float w)
 }
 
 /* The k best items for a history, best first, leaving out the history's own items.
- * Returns how many. Thread-safe: a model is read-only once built. */
+ * Returns how many. Thread-safe: a model is read-only once built. The sequence model
+ * reads an order instead (seq_score); here it takes the history as given, newest first. */
 size_t model_score(const model_t *m, const model_in_t *in, size_t nin, vec_hit_t *out, size_t k);
 
 /* DIR/models/<kind>.model */

@@ -20,6 +20,17 @@ void train_opts_default(train_opts_t *o)
     knn_opts_default(&o->knn);
     ease_opts_default(&o->ease);
     ials_opts_default(&o->ials);
+    seq_opts_default(&o->seq);
+}
+
+static void seq_progress(void *ud, uint32_t epoch, double loss, double ndcg, double hr, double seconds)
+{
+    const train_opts_t *o = ud;
+    if (ndcg >= 0)
+        fprintf(stderr, "sequence: epoch %u/%u loss %.5f valid ndcg@10 %.5f hr@10 %.5f  %.2f s\n", epoch,
+                o->seq.epochs, loss, ndcg, hr, seconds);
+    else
+        fprintf(stderr, "sequence: epoch %u/%u loss %.5f  %.2f s\n", epoch, o->seq.epochs, loss, seconds);
 }
 
 static void ials_progress(void *ud, uint32_t iter, double loss, double seconds)
@@ -45,6 +56,14 @@ model_t *train_model(const ix_matrix_t *x, model_kind_t kind, const train_opts_t
         }
         return ials_train(x, &io, err, errlen);
     }
+    case MODEL_SEQ: {
+        seq_opts_t so = o->seq;
+        if (o->verbose && !so.progress) {
+            so.progress = seq_progress;
+            so.progress_ud = (void *)o;
+        }
+        return seq_train(x, &so, err, errlen);
+    }
     case MODEL_RANKER:
         snprintf(err, errlen, "the ranker learns from for_you's answers, not from the matrix: ev_train_ranker");
         return NULL;
@@ -67,8 +86,18 @@ const char train_flags_help[] =
     "  --alpha A             ials: confidence 1 + A x [10]\n"
     "  --iterations N        ials: alternating sweeps [15]\n"
     "  --cg-steps N          ials: conjugate-gradient steps per row and sweep; 0: exact solves [3]\n"
-    "  --seed N              ials: initialisation [42]\n"
-    "  --train-threads N     knn, ials: threads (0: every core) [0]\n";
+    "  --seed N              ials, sequence: initialisation (and sampling) [42]\n"
+    "  --train-threads N     knn, ials, sequence: threads (0: every core) [0]\n"
+    "  --seq-dim D           sequence: embedding size [64]\n"
+    "  --seq-blocks N        sequence: self-attention blocks [2]\n"
+    "  --seq-maxlen L        sequence: the last L items are read [50]\n"
+    "  --seq-dropout P       sequence: dropout [0.3]\n"
+    "  --seq-epochs N        sequence: passes over the sequences [40]\n"
+    "  --seq-batch N         sequence: sequences per Adam step [128]\n"
+    "  --seq-lr R            sequence: Adam learning rate [0.001]\n"
+    "  --seq-negatives N     sequence: sampled negatives per step; 0: softmax over every item [256]\n"
+    "  --seq-valid N         sequence: customers whose last item validates each epoch (0: none) [2000]\n"
+    "  --seq-patience N      sequence: stop after N epochs without a better validation (0: never) [5]\n";
 
 static int num(const char *name, const char *val, double lo, double hi, double *out)
 {
@@ -143,11 +172,38 @@ int train_set_flag(train_opts_t *o, const char *name, const char *val)
     } else if (strcmp(name, "seed") == 0) {
         if (num(name, val, 0, 1e18, &d))
             return -1;
-        o->ials.seed = (uint64_t)d;
+        o->ials.seed = o->seq.seed = (uint64_t)d;
     } else if (strcmp(name, "train-threads") == 0) {
         if (num(name, val, 0, 64, &d))
             return -1;
-        o->knn.threads = o->ials.threads = (int)d;
+        o->knn.threads = o->ials.threads = o->seq.threads = (int)d;
+    } else if (strncmp(name, "seq-", 4) == 0) {
+        static const struct {
+            const char *name;
+            double lo, hi;
+        } seqf[] = {{"dim", 4, 1024},    {"blocks", 1, 8},   {"maxlen", 1, 1024}, {"dropout", 0, 0.95},
+                    {"epochs", 0, 10000}, {"batch", 1, 65536}, {"lr", 1e-7, 1},  {"negatives", 0, 1e9},
+                    {"valid", 0, 1e9},   {"patience", 0, 10000}};
+        size_t k = 0;
+        while (k < sizeof seqf / sizeof seqf[0] && strcmp(name + 4, seqf[k].name) != 0)
+            k++;
+        if (k == sizeof seqf / sizeof seqf[0])
+            return 1;
+        if (num(name, val, seqf[k].lo, seqf[k].hi, &d))
+            return -1;
+        seq_opts_t *q = &o->seq;
+        switch (k) {
+        case 0: q->dim = (uint32_t)d; break;
+        case 1: q->blocks = (uint32_t)d; break;
+        case 2: q->maxlen = (uint32_t)d; break;
+        case 3: q->dropout = (float)d; break;
+        case 4: q->epochs = (uint32_t)d; break;
+        case 5: q->batch = (uint32_t)d; break;
+        case 6: q->lr = (float)d; break;
+        case 7: q->negatives = (uint32_t)d; break;
+        case 8: q->valid_users = (uint32_t)d; break;
+        default: q->patience = (uint32_t)d; break;
+        }
     } else {
         return 1;
     }
@@ -170,8 +226,8 @@ static void usage(FILE *f)
             "`aisle serve` loads at start and on POST /v1/admin/models/reload. Reads the log only:\n"
             "it may run while a server runs on DIR.\n\n"
             "  --data DIR            data directory (AISLE_DATA) [./data]\n"
-            "  --model LIST          knn, ease, ials, ranker (comma-separated; the ranker learns on top of\n"
-            "                        the others listed, or of all three when alone)\n"
+            "  --model LIST          knn, ease, ials, sequence, ranker (comma-separated; the ranker learns\n"
+            "                        on top of the others listed, or of knn, ease and ials when alone)\n"
             "  --out FILE            write here instead (one model only)\n"
             "  --json                one JSON object per model on stdout\n"
             "%s"
@@ -208,7 +264,7 @@ int train_main(int argc, char **argv)
     if (rc)
         return rc == 1 ? 0 : 2;
     if (!c.models) {
-        fprintf(stderr, "aisle: train needs --model knn, ease, ials or ranker (see aisle train --help)\n");
+        fprintf(stderr, "aisle: train needs --model knn, ease, ials, sequence or ranker (see aisle train --help)\n");
         return 2;
     }
     model_kind_t kinds[8];
@@ -219,7 +275,7 @@ int train_main(int argc, char **argv)
     for (char *t = strtok_r(list, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         model_kind_t k = model_kind_from_name(t);
         if (!k || nk == 8) {
-            fprintf(stderr, "aisle: --model wants knn, ease, ials or ranker, got '%s'\n", t);
+            fprintf(stderr, "aisle: --model wants knn, ease, ials, sequence or ranker, got '%s'\n", t);
             return 2;
         }
         kinds[nk++] = k;

@@ -1,4 +1,5 @@
-/* `aisle train`: the models trained on the whole log (item-kNN, EASE, iALS), each written
+/* `aisle train`: the models trained on the whole log (item-kNN, EASE, iALS, the sequence
+ * model, the ranker), each written
  * to DIR/models/<kind>.model for `aisle serve` to load. The same entry points train
  * inside `aisle eval` (on a split of the log) and in the server's background retraining. */
 #ifndef AISLE_TRAIN_H
@@ -9,12 +10,14 @@
 #include "interactions.h"
 #include "knn.h"
 #include "model.h"
+#include "seq.h"
 
 typedef struct {
     ix_config_t ix;
     knn_opts_t knn;
     ease_opts_t ease;
     ials_opts_t ials;
+    seq_opts_t seq;
     int verbose; /* progress lines on stderr */
 } train_opts_t;
 
