@@ -1,5 +1,6 @@
 /* Per-request cost of a trained model: for random customer histories, what for_you asks
- * of a model (model_score: for iALS the fold-in solve plus the best K over every item),
+ * of a model (model_score: for iALS the fold-in solve plus the best K over every item; for
+ * the sequence model the network over the history plus the best K),
  * timed one request at a time on THREADS threads at once (the server's event loops).
  * Reference in the same run: the same fold-in followed by an exact scan of all item
  * factors with OpenBLAS sgemv and the same top-K selection; the ratio of the two, and
@@ -10,6 +11,7 @@
  */
 #include "models/ials.h"
 #include "models/model.h"
+#include "models/seq.h"
 #include "util/hash.h"
 #include "util/timeutil.h"
 
@@ -38,10 +40,18 @@ static void history(const job_t *j, uint32_t q, model_in_t *in)
 static size_t reference(const model_t *m, const model_in_t *in, size_t nin, float *xu, float *s, uint8_t *skip,
                         vec_hit_t *out, size_t k)
 {
-    if (m->kind != MODEL_IALS)
+    if (m->kind == MODEL_SEQ) { /* the network over the sequence (oldest first) */
+        uint32_t seq[256];
+        size_t n = nin < 256 ? nin : 256;
+        for (size_t h = 0; h < n; h++)
+            seq[n - 1 - h] = in[h].item;
+        if (seq_encode(m, seq, n, xu) != 0)
+            return 0;
+    } else if (m->kind != MODEL_IALS) {
         return model_score(m, in, nin, out, k);
-    if (ials_fold_in(m, in, nin, xu) != 0)
+    } else if (ials_fold_in(m, in, nin, xu) != 0) {
         return 0;
+    }
     cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)m->nitems, (int)m->dim, 1.0f, m->Y, (int)m->dim, xu, 1, 0.0f, s,
                 1);
     for (size_t h = 0; h < nin; h++)
@@ -157,7 +167,9 @@ int main(int argc, char **argv)
     for (uint32_t i = 0; i < queries; i++)
         mean_m += lm[i], mean_r += lr[i];
     report("model_score (as served)", lm, queries);
-    report("reference: fold-in + OpenBLAS sgemv over all items + top-K", lr, queries);
+    report(m->kind == MODEL_SEQ ? "reference: network + OpenBLAS sgemv over all items + top-K"
+                                : "reference: fold-in + OpenBLAS sgemv over all items + top-K",
+           lr, queries);
     printf("\nratio served / reference (mean) = %.2f\n", mean_m / mean_r);
     printf("recall of the reference's top 10: %.4f; of its top %u: %.4f\n", r10 / queries, k, rk / queries);
     free(lm);

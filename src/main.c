@@ -59,20 +59,22 @@ static void usage_serve(FILE *f)
             "  --recency-decay F      for_you: weight of each older recent interaction against the next\n"
             "                         newer one; lower follows the last click more (AISLE_RECENCY_DECAY) [0.85]\n"
             "  --blend LIST           for_you's source weights: co_view=1,co_purchase=1.5,category=0.3,\n"
-            "                         trending=0.1,popular=0.05,knn=1,ease=1,ials=1,content=0.3; ranker=0\n"
-            "                         orders by those weights even when a ranker model is loaded\n"
+            "                         trending=0.1,popular=0.05,knn=1,ease=1,ials=1,content=0.3,sequence=1;\n"
+            "                         ranker=0"
+             " orders by those weights even when a ranker model is loaded\n"
             "                         (AISLE_BLEND) [those, ranker=1]\n"
             "  --model-recency F      how the trained models read a customer's history, newest first:\n"
             "                         each item counts F times the next newer one; 1: all alike\n"
             "                         (AISLE_MODEL_RECENCY) [1]\n"
             "  --retrain-every D      retrain the models from the log in the background every D, e.g. 6h;\n"
             "                         0 for never (AISLE_RETRAIN_EVERY) [0]\n"
-            "  --retrain-models LIST  which models to retrain: knn, ease, ials, ranker (AISLE_RETRAIN_MODELS)\n"
+            "  --retrain-models LIST  which models to retrain: knn, ease, ials, sequence, ranker\n"
+            "                         (AISLE_RETRAIN_MODELS)\n"
             "                         [those loaded, else knn,ials]\n"
             "  --retrain-args ARGS    extra `aisle train` flags for retraining, e.g. \"--factors 128\"\n"
             "                         (AISLE_RETRAIN_ARGS)\n"
-            "Models: DIR/models/{knn,ease,ials}.model (from `aisle train`) are loaded at start and on\n"
-            "POST /v1/admin/models/reload.\n"
+            "Models: DIR/models/{knn,ease,ials,sequence,ranker}.model (from `aisle train`) are loaded at\n"
+            "start and on POST /v1/admin/models/reload.\n"
             "  -h, --help             this help\n");
 }
 
@@ -211,7 +213,7 @@ static int set_option(srv_config_t *c, const char *name, const char *val)
     } else if (strcmp(name, "blend") == 0) {
         if (rec_blend_parse(&c->blend, val) != 0) {
             fprintf(stderr, "aisle: --blend wants SOURCE=WEIGHT pairs (co_view, co_purchase, category, trending, popular, knn, "
-                            "ease, ials, content, ranker; weights 0 to 1000), got '%s'\n", val);
+                            "ease, ials, content, sequence, ranker; weights 0 to 1000), got '%s'\n", val);
             return -1;
         }
     } else if (strcmp(name, "model-recency") == 0) {

@@ -66,7 +66,7 @@ TEST(exact_metrics_on_a_small_log)
     ev_opts_t eo;
     ev_opts_default(&eo);
     eo.threads = 2;
-    ev_row_t rows[8];
+    ev_row_t rows[EV_MAX_ROWS];
     size_t n;
     ev_info_t info;
     char err[256];
@@ -106,7 +106,7 @@ TEST(live_engine_finds_planted_structure)
     ASSERT(system(cmd) == 0);
     ev_opts_t eo;
     ev_opts_default(&eo);
-    ev_row_t rows[8], again[8];
+    ev_row_t rows[EV_MAX_ROWS], again[EV_MAX_ROWS];
     size_t n;
     ev_info_t info;
     ASSERT(ev_run(dir, &eo, rows, &n, &info, err, sizeof err) == 0);
@@ -123,7 +123,7 @@ TEST(live_engine_finds_planted_structure)
     /* Every source through the serving code; the learned ranker (learned on a split of the
      * training part only) orders them better than any of them, and than the hand blend. */
     eo.models = "hybrid,live,realtime,knn,ease,ials,content,popular";
-    ev_row_t all[8];
+    ev_row_t all[EV_MAX_ROWS];
     ASSERT(ev_run(dir, &eo, all, &n, &info, err, sizeof err) == 0);
     ASSERT_EQ(n, 8);
     ASSERT_STR_EQ(all[0].name, "hybrid");

@@ -5,6 +5,7 @@
  * retraining in the background. The shop has two planted tastes: kitchen and garden. */
 #include "harness.h"
 #include "test.h"
+#include "rank/ranker.h"
 #include "util/buf.h"
 
 #include <pthread.h>
@@ -172,7 +173,7 @@ TEST(models_answer_from_the_first_click)
     m = get("/v1/admin/models");
     ASSERT_EQ(json_array_size(jget(m, "models")), 4);
     ASSERT_STR_EQ(jstr(m, "models.3.model"), "ranker");
-    ASSERT_EQ(jint(m, "models.3.dim"), 31);
+    ASSERT_EQ(jint(m, "models.3.dim"), RK_NFEAT);
     ASSERT(jget(m, "models.3.params.weights.last_ease"));
     json_decref(m);
     a = get("/v1/users/newbie/recommendations?n=4");
@@ -382,5 +383,77 @@ TEST(retrains_in_the_background)
     rmrf(DIR_);
 }
 
+/* A shop whose customers go through steps in order: s0, s1, ... s11, s0 again; each
+ * customer walks 2 to 6 steps from somewhere. */
+#define NSTEPS 12
+static void load_steps(void)
+{
+    buf_t b;
+    buf_init(&b);
+    buf_puts(&b, "[");
+    for (int i = 0; i < NSTEPS; i++)
+        buf_printf(&b, "%s{\"item_id\":\"s%d\",\"title\":\"Step %d\",\"categories\":[\"Steps\"],\"price\":5}",
+                   i ? "," : "", i, i);
+    buf_puts(&b, "]");
+    json_t *j = http_json(&S, "POST", "/v1/items", b.data, 200);
+    ASSERT_EQ(jint(j, "accepted"), NSTEPS);
+    json_decref(j);
+    b.len = 0;
+    buf_puts(&b, "[");
+    int n = 0;
+    for (int u = 0; u < 120; u++)
+        for (int k = 0; k < 2 + u % 5; k++)
+            buf_printf(&b, "%s{\"type\":\"view\",\"user_id\":\"w%d\",\"item_id\":\"s%d\"}", n++ ? "," : "", u,
+                       (u * 5 + k) % NSTEPS);
+    buf_puts(&b, "]");
+    j = http_json(&S, "POST", "/v1/events", b.data, 200);
+    ASSERT_EQ(jint(j, "accepted"), n);
+    json_decref(j);
+    buf_free(&b);
+}
+
+/* The first item of for_you for user, which must come from the sequence model. */
+static void expect_next(const char *user, const char *item, const char *reason)
+{
+    char path[200];
+    snprintf(path, sizeof path, "/v1/users/%s/recommendations?n=3", user);
+    json_t *a = get(path);
+    json_t *first = json_array_get(jget(a, "items"), 0);
+    ASSERT(first);
+    ASSERT_STR_EQ(json_string_value(json_object_get(first, "item_id")), item);
+    ASSERT(has_source(first, "sequence"));
+    ASSERT_STR_EQ(json_string_value(json_array_get(json_object_get(first, "reasons"), 0)), reason);
+    json_decref(a);
+}
+
+TEST(sequence_model_follows_the_last_click)
+{
+    tmpdir_make(DIR_);
+    const char *blend = "co_view=0,co_purchase=0,category=0,trending=0,popular=0,content=0,knn=0,ease=0,ials=0,"
+                        "sequence=1";
+    start(blend);
+    load_steps();
+    ASSERT_EQ(server_stop(&S), 0);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "%s train --data %s --model sequence --seq-dim 16 --seq-blocks 1 --seq-epochs 80 --seq-lr 0.01 "
+             "--seq-negatives 0 --seq-valid 0 --seq-dropout 0.1 >>%s.train 2>&1",
+             AISLE_BIN, DIR_, DIR_);
+    ASSERT_EQ(system(cmd), 0);
+    start(blend);
+    json_t *m = get("/v1/admin/models");
+    ASSERT_STR_EQ(jstr(m, "models.0.model"), "sequence");
+    ASSERT_EQ(jint(m, "models.0.params.dim"), 16);
+    json_decref(m);
+    /* A customer the model never saw: what follows their click, and it moves with the
+     * next click at once (the live sequence, not a trained row). */
+    post_event("{\"type\":\"view\",\"user_id\":\"fresh\",\"item_id\":\"s3\"}");
+    expect_next("fresh", "s4", "often comes next after Step 3");
+    post_event("{\"type\":\"view\",\"user_id\":\"fresh\",\"item_id\":\"s8\"}");
+    expect_next("fresh", "s9", "often comes next after Step 8");
+    ASSERT_EQ(server_stop(&S), 0);
+    rmrf(DIR_);
+}
+
 TEST_MAIN(TEST_ENTRY(models_answer_from_the_first_click), TEST_ENTRY(reload_swaps_under_load_and_refuses_damage),
-          TEST_ENTRY(retrains_in_the_background))
+          TEST_ENTRY(retrains_in_the_background), TEST_ENTRY(sequence_model_follows_the_last_click))

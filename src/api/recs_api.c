@@ -267,6 +267,12 @@ static void put_reason(const state_t *st, const rec_hit_t *h, buf_t *out)
         else
             buf_puts(&r, "resembles "), put_title(st, h->ref, &r);
         break;
+    case WHY_NEXT:
+        if (h->ref == INTERN_NONE)
+            buf_puts(&r, "what customers go on to next");
+        else
+            buf_puts(&r, "often comes next after "), put_title(st, h->ref, &r);
+        break;
     case WHY_SIMILAR_TO:
     case WHY_CHOSEN_WITH:
     case WHY_TASTE:

@@ -2,6 +2,7 @@
  * replay everything else into a fresh store), then the recommenders answer for every
  * test customer on a few threads, and the metrics are summed. */
 #include "eval.h"
+#include "plot.h"
 
 #include "../ingest/event.h"
 #include "../rank/ranker.h"
@@ -217,8 +218,9 @@ static int cmp_i64(const void *a, const void *b)
 
 /* ---- answering ----------------------------------------------------------------------- */
 
-enum { M_HYBRID, M_LIVE, M_REALTIME, M_KNN, M_EASE, M_IALS, M_CONTENT, M_POPULAR, M__N };
-static const char *model_names[M__N] = {"hybrid", "live", "realtime", "knn", "ease", "ials", "content", "popular"};
+enum { M_HYBRID, M_LIVE, M_REALTIME, M_KNN, M_EASE, M_IALS, M_SEQ, M_CONTENT, M_POPULAR, M__N };
+static const char *model_names[M__N] = {"hybrid", "live",     "realtime", "knn",    "ease",
+                                        "ials",   "sequence", "content",  "popular"};
 
 /* Whether name is in the comma-separated list. */
 static int listed(const char *list, const char *name)
@@ -382,7 +384,7 @@ static void split_clear(split_t *s)
     free(s->warm);
 }
 
-static const model_kind_t trained_kinds[] = {MODEL_KNN, MODEL_EASE, MODEL_IALS};
+static const model_kind_t trained_kinds[] = {MODEL_KNN, MODEL_EASE, MODEL_IALS, MODEL_SEQ};
 
 /* Splits the log of logdir (a nested split: the LOO split of parent's training part),
  * replays the training part into a fresh store and trains the models o->models lists on
@@ -653,17 +655,20 @@ int ev_run(const char *data_dir, const ev_opts_t *o, ev_row_t *rows, size_t *nro
         rec_blend_t blend = o->blend;
         double row_train = 0;
         if (m == M_REALTIME) {
-            blend.knn = blend.ease = blend.ials = blend.content = 0;
+            blend.knn = blend.ease = blend.ials = blend.seq = blend.content = 0;
         } else if (m == M_CONTENT) {
             blend = (rec_blend_t){.content = 1, .history_decay = o->blend.history_decay};
-        } else if (m == M_KNN || m == M_EASE || m == M_IALS) {
-            model_kind_t kind = m == M_KNN ? MODEL_KNN : m == M_EASE ? MODEL_EASE : MODEL_IALS;
+        } else if (m == M_KNN || m == M_EASE || m == M_IALS || m == M_SEQ) {
+            model_kind_t kind = m == M_KNN ? MODEL_KNN : m == M_EASE ? MODEL_EASE : m == M_IALS ? MODEL_IALS : MODEL_SEQ;
             blend = (rec_blend_t){.history_decay = o->blend.history_decay};
-            *(kind == MODEL_KNN ? &blend.knn : kind == MODEL_EASE ? &blend.ease : &blend.ials) = 1;
+            *(kind == MODEL_KNN    ? &blend.knn
+              : kind == MODEL_EASE ? &blend.ease
+              : kind == MODEL_IALS ? &blend.ials
+                                   : &blend.seq) = 1;
             row_train = train_s[kind];
         } else if (m == M_LIVE) {
-            for (int k = 0; k < MODEL_RANKER; k++)
-                row_train += train_s[k];
+            for (int k = 0; k <= MODEL__MAX; k++)
+                row_train += k == MODEL_RANKER ? 0 : train_s[k];
         } else if (m == M_HYBRID) {
             blend.ranker = 1;
             for (int k = 0; k <= MODEL__MAX; k++)
@@ -740,9 +745,27 @@ out:
 
 typedef struct {
     ev_opts_t o;
-    const char *data;
+    const char *data, *curve;
     int json;
+    /* The sequence model's first training (on the evaluated split; a nested one for the
+     * ranker may follow): loss and validation NDCG@10 by epoch. */
+    double loss[PLOT_MAX], ndcg[PLOT_MAX];
+    uint32_t epochs, runs;
 } cli_t;
+
+static void seq_epoch(void *ud, uint32_t epoch, double loss, double ndcg, double hr, double seconds)
+{
+    cli_t *c = ud;
+    if (epoch == 1)
+        c->runs++;
+    fprintf(stderr, "sequence%s: epoch %u loss %.5f valid ndcg@10 %.5f hr@10 %.5f  %.2f s\n",
+            c->runs > 1 ? " (ranker's split)" : "", epoch, loss, ndcg, hr, seconds);
+    if (c->runs == 1 && epoch <= PLOT_MAX) {
+        c->loss[epoch - 1] = loss;
+        c->ndcg[epoch - 1] = ndcg;
+        c->epochs = epoch;
+    }
+}
 
 static void usage(FILE *f)
 {
@@ -750,9 +773,11 @@ static void usage(FILE *f)
                "Evaluates the recommenders on the log of DIR through the serving code (see docs/EVAL.md).\n\n"
                "  --data DIR          data directory (AISLE_DATA) [./data]\n"
                "  --protocol P        loo | loo-sampled | temporal [loo]\n"
-               "  --models LIST       comma-separated: hybrid, live, realtime, knn, ease, ials, content,\n"
-               "                      popular [live,popular]\n"
-               "                      (knn, ease, ials are trained on the training part; live blends them)\n"
+               "  --models LIST       comma-separated: hybrid, live, realtime, knn, ease, ials, sequence,\n"
+               "                      content, popular [live,popular]\n"
+               "                      (knn, ease, ials, sequence are trained on the training part; live\n"
+               "                      blends them)\n"
+               "  --curve FILE.svg    plot the sequence model's training (loss, validation NDCG@10 by epoch)\n"
                "  --blend LIST        for_you's source weights (as aisle serve --blend)\n"
                "  --model-recency F   how the models read the history (as aisle serve) [1]\n"
                "  --target TYPES      event types to predict, comma-separated [purchase]\n"
@@ -776,6 +801,8 @@ static int set(void *ud, const char *name, const char *val)
     char *end;
     if (strcmp(name, "data") == 0) {
         c->data = val;
+    } else if (strcmp(name, "curve") == 0) {
+        c->curve = val;
     } else if (strcmp(name, "json") == 0) {
         c->json = 1;
     } else if (strcmp(name, "cold-items") == 0) {
@@ -800,7 +827,8 @@ static int set(void *ud, const char *name, const char *val)
             for (int m = 0; m < M__N; m++)
                 ok |= strlen(model_names[m]) == len && memcmp(model_names[m], p, len) == 0;
             if (!ok) {
-                fprintf(stderr, "aisle: --models wants hybrid, live, realtime, knn, ease, ials, content, popular, got '%s'\n", val);
+                fprintf(stderr, "aisle: --models wants hybrid, live, realtime, knn, ease, ials, sequence, content, popular, "
+                                "got '%s'\n", val);
                 return -1;
             }
             p = e ? e + 1 : NULL;
@@ -808,7 +836,7 @@ static int set(void *ud, const char *name, const char *val)
     } else if (strcmp(name, "blend") == 0) {
         if (rec_blend_parse(&c->o.blend, val) != 0) {
             fprintf(stderr, "aisle: --blend wants SOURCE=WEIGHT pairs (co_view, co_purchase, category, trending, popular, knn, "
-                            "ease, ials, content, ranker), got '%s'\n", val);
+                            "ease, ials, content, sequence, ranker), got '%s'\n", val);
             return -1;
         }
     } else if (strcmp(name, "target") == 0) {
@@ -868,19 +896,36 @@ static const char *protocol_name(ev_protocol_t p)
 
 int ev_main(int argc, char **argv)
 {
-    cli_t c = {.data = getenv("AISLE_DATA") ? getenv("AISLE_DATA") : "./data"};
+    static cli_t c; /* the curve's arrays */
+    memset(&c, 0, sizeof c);
+    c.data = getenv("AISLE_DATA") ? getenv("AISLE_DATA") : "./data";
     ev_opts_default(&c.o);
+    c.o.train.seq.progress = seq_epoch;
+    c.o.train.seq.progress_ud = &c;
     static const char *const switches[] = {"json", "cold-items", NULL};
     int rc = flags_parse(argc, argv, "eval", switches, set, &c, usage);
     if (rc)
         return rc == 1 ? 0 : 2;
-    ev_row_t rows[8];
+    ev_row_t rows[EV_MAX_ROWS];
     size_t n;
     ev_info_t info;
     char err[512];
     if (ev_run(c.data, &c.o, rows, &n, &info, err, sizeof err) != 0) {
         fprintf(stderr, "aisle: eval: %s\n", err);
         return 1;
+    }
+    if (c.curve) {
+        if (!c.epochs) {
+            fprintf(stderr, "aisle: eval: --curve: no sequence model was trained (--models sequence)\n");
+            return 1;
+        }
+        char title[200];
+        snprintf(title, sizeof title, "sequence model on %s: training loss and validation NDCG@10", c.data);
+        if (plot_epochs_svg(c.curve, title, c.loss, c.ndcg, c.epochs, err, sizeof err) != 0) {
+            fprintf(stderr, "aisle: eval: %s\n", err);
+            return 1;
+        }
+        fprintf(stderr, "wrote %s\n", c.curve);
     }
     const char *proto = protocol_name(c.o.protocol);
     if (c.json) {

@@ -37,6 +37,7 @@ typedef struct {
 } ev_opts_t;
 
 #define EV_KS 2 /* cut-offs: 10 and 20 */
+#define EV_MAX_ROWS 12
 
 typedef struct {
     char name[32];
@@ -58,7 +59,7 @@ typedef struct {
 extern const int ev_k[EV_KS];
 
 void ev_opts_default(ev_opts_t *o);
-/* Evaluates the models of o on DIR/log. rows: room for 8. Returns 0, or -1 with err.
+/* Evaluates the models of o on DIR/log. rows: room for EV_MAX_ROWS. Returns 0, or -1 with err.
  * Rows: hybrid (for_you ordered by the learned ranker, itself learned on a split of the
  * training part), live (for_you as served without a ranker: real-time sources and every
  * trained model listed, blended), realtime (for_you without trained models), knn, ease,

@@ -29,7 +29,7 @@ typedef enum {
 } model_kind_t;
 
 #define MODEL_VERSION 1
-#define MODEL_RANKER_FEATURES 31 /* RK_NFEAT (src/rank/ranker.h), checked there */
+#define MODEL_RANKER_FEATURES 33 /* RK_NFEAT (src/rank/ranker.h), checked there */
 #define MODEL_NONE UINT32_MAX
 
 typedef struct {

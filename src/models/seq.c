@@ -42,7 +42,7 @@ void seq_opts_default(seq_opts_t *o)
     o->epochs = 40;
     o->batch = 128;
     o->lr = 1e-3f;
-    o->negatives = 256;
+    o->negatives = 2048;
     o->valid_users = 2000;
     o->patience = 5;
     o->seed = 42;
@@ -516,14 +516,14 @@ static void backward(const net_t *n, const net_t *g, float *dE, ws_t *w, int dro
 }
 
 /* The softmax loss of every token's target against the negatives (nneg 0: every item),
- * mean over the batch's tokens; dz gets its gradient, dE the embeddings' part. logits:
+ * summed over the batch's tokens; dz gets the gradient of inv times it (inv: 1 / the
+ * step's tokens, when a step is shared by several batches), dE the embeddings' part. logits:
  * room for FULL_CHUNK x nitems, or T x nneg; cand: nneg x d. */
 static double loss_back(const ws_t *w, const float *E, uint32_t nitems, uint32_t d, const uint32_t *neg, uint32_t nneg,
-                        float *logits, float *cand, float *dz, float *dE)
+                        float inv, float *logits, float *cand, float *dz, float *dE)
 {
     const batch_t *bt = &w->bt;
     uint32_t T = bt->T;
-    float inv = 1.0f / (float)T;
     double loss = 0;
     if (nneg == 0) {
         for (uint32_t c0 = 0; c0 < T; c0 += FULL_CHUNK) {
@@ -545,7 +545,7 @@ static double loss_back(const ws_t *w, const float *E, uint32_t nitems, uint32_t
             cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nitems, (int)d, (int)c, 1.0f, logits,
                         (int)nitems, z, (int)d, 1.0f, dE, (int)d);
         }
-        return loss / T;
+        return loss;
     }
     /* Sampled: column 0 of each row is the target, 1..nneg the shared negatives (one
      * that happens to be the target is left out of that row). */
@@ -580,7 +580,7 @@ static double loss_back(const ws_t *w, const float *E, uint32_t nitems, uint32_t
                 (int)d, 0.0f, dC, (int)d);
     for (uint32_t k = 0; k < nneg; k++)
         vec_axpy(dE + (size_t)neg[k] * d, 1.0f, dC + (size_t)k * d, d);
-    return loss / T;
+    return loss;
 }
 
 /* Adds sequence items[0..n) (oldest first) to the batch: inputs all but the last, targets
@@ -680,7 +680,7 @@ double seq_loss_grad(const model_t *m, const uint32_t *seq, const uint64_t *off,
     forward(&net, m->Y, w, 0, 0, NULL);
     float *logits = xalloc((size_t)(nneg ? T * (nneg + 1) : FULL_CHUNK * m->nitems) * sizeof *logits);
     float *cand = xalloc(((size_t)nneg + 1) * d * sizeof *cand);
-    double loss = loss_back(w, m->Y, m->nitems, d, neg, nneg, logits, cand, w->dz, grad_emb);
+    double loss = loss_back(w, m->Y, m->nitems, d, neg, nneg, 1.0f / (float)T, logits, cand, w->dz, grad_emb) / T;
     backward(&net, &g, grad_emb, w, 0);
     free(logits);
     free(cand);
@@ -738,12 +738,98 @@ static void *valid_worker(void *arg)
     return NULL;
 }
 
-static void adam(float *p, const float *g, float *mo, float *ve, size_t n, float lr, float c1, float c2)
+/* One thread's share of a training step: a slice of the step's sequences, with its own
+ * workspace, gradients and random stream (so that the step is the same for a seed
+ * whatever the timing). */
+typedef struct {
+    ws_t *w;
+    float *gW, *gE, *logits, *cand;
+    net_t g;
+    double loss;
+} shard_t;
+
+typedef struct {
+    const ix_matrix_t *x;
+    const net_t *net;
+    float *W, *E, *mW, *vW, *mE, *vE;
+    const seq_opts_t *o;
+    uint32_t d, ni, L, nneg;
+    size_t nf, ne;
+    shard_t *sh;
+    int nsh;
+    const uint32_t *users, *len; /* the step's sequences: users[from .. to) */
+    uint32_t from, to;
+    const uint32_t *neg;
+    /* The embedding rows the step touches (its inputs, targets and negatives; every row
+     * with the full softmax, rows NULL): only these are cleared and updated, as Adam does
+     * for sparse gradients, so a step's cost does not grow with the catalog. */
+    const uint32_t *rows;
+    uint32_t nrows;
+    float inv, c1, c2;
+    uint64_t seed, step;
+    atomic_int next;
+} step_t;
+
+static void *shard_worker(void *arg)
 {
-    for (size_t i = 0; i < n; i++) {
-        mo[i] = BETA1 * mo[i] + (1 - BETA1) * g[i];
-        ve[i] = BETA2 * ve[i] + (1 - BETA2) * g[i] * g[i];
-        p[i] -= lr * (mo[i] * c1) / (sqrtf(ve[i] * c2) + ADAM_EPS);
+    step_t *st = arg;
+    for (;;) {
+        int k = atomic_fetch_add(&st->next, 1);
+        if (k >= st->nsh)
+            return NULL;
+        shard_t *sh = &st->sh[k];
+        uint32_t n = st->to - st->from;
+        uint32_t a = st->from + (uint32_t)((uint64_t)n * k / st->nsh);
+        uint32_t b = st->from + (uint32_t)((uint64_t)n * (k + 1) / st->nsh);
+        batch_reset(&sh->w->bt);
+        for (uint32_t i = a; i < b; i++) {
+            uint32_t u = st->users[i];
+            batch_add(&sh->w->bt, st->x->seq + st->x->seq_off[u], st->len[u], st->L);
+        }
+        memset(sh->gW, 0, st->nf * sizeof *sh->gW);
+        if (st->rows)
+            for (uint32_t r = 0; r < st->nrows; r++)
+                memset(sh->gE + (size_t)st->rows[r] * st->d, 0, st->d * sizeof *sh->gE);
+        else
+            memset(sh->gE, 0, st->ne * sizeof *sh->gE);
+        sh->loss = 0;
+        if (sh->w->bt.T == 0)
+            continue;
+        uint64_t rng = st->seed ^ (st->step * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)(k + 1) << 56);
+        forward(st->net, st->E, sh->w, 1, st->o->dropout, &rng);
+        sh->loss = loss_back(sh->w, st->E, st->ni, st->d, st->neg, st->nneg, st->inv, sh->logits, sh->cand,
+                             sh->w->dz, sh->gE);
+        backward(st->net, &sh->g, sh->gE, sh->w, st->o->dropout > 0);
+    }
+}
+
+/* Adam over a slice of all the weights (network, then the touched embedding rows), on
+ * the sum of the shards' gradients taken in shard order. */
+static void *adam_worker(void *arg)
+{
+    step_t *st = arg;
+    size_t erows = st->rows ? st->nrows : st->ni;
+    for (;;) {
+        int k = atomic_fetch_add(&st->next, 1);
+        if (k >= st->nsh)
+            return NULL;
+        size_t total = st->nf + erows * st->d;
+        size_t a = total * (size_t)k / st->nsh, b = total * (size_t)(k + 1) / st->nsh;
+        float lr = st->o->lr;
+        for (size_t i = a; i < b; i++) {
+            int net = i < st->nf;
+            size_t j = net ? i : i - st->nf;
+            if (!net && st->rows)
+                j = (size_t)st->rows[j / st->d] * st->d + j % st->d;
+            float g = 0;
+            for (int s = 0; s < st->nsh; s++)
+                g += net ? st->sh[s].gW[j] : st->sh[s].gE[j];
+            float *p = net ? st->W + j : st->E + j, *mo = net ? st->mW + j : st->mE + j;
+            float *ve = net ? st->vW + j : st->vE + j;
+            *mo = BETA1 * *mo + (1 - BETA1) * g;
+            *ve = BETA2 * *ve + (1 - BETA2) * g * g;
+            *p -= lr * (*mo * st->c1) / (sqrtf(*ve * st->c2) + ADAM_EPS);
+        }
     }
 }
 
@@ -769,7 +855,6 @@ model_t *seq_train(const ix_matrix_t *x, const seq_opts_t *o, char *err, size_t 
     }
     uint64_t t0 = time_mono_ns();
     int nt = o->threads > 0 ? o->threads : par_cpus();
-    openblas_set_num_threads(nt);
     uint64_t rng = o->seed * 0x9e3779b97f4a7c15ull + 1;
 
     /* Who trains, and whose last item validates (a seeded sample of those with 3+). */
@@ -813,7 +898,7 @@ model_t *seq_train(const ix_matrix_t *x, const seq_opts_t *o, char *err, size_t 
     float *E = model_own(m, ne * sizeof *E), *W = model_own(m, nf * sizeof *W);
     m->Y = E;
     m->net = W;
-    net_t net, gnet;
+    net_t net;
     net_map(W, d, nb, L, &net);
     float ist = 1.0f / sqrtf((float)d);
     for (size_t i = 0; i < ne; i++)
@@ -832,21 +917,39 @@ model_t *seq_train(const ix_matrix_t *x, const seq_opts_t *o, char *err, size_t 
     for (uint32_t j = 0; j < d; j++)
         net.lnfg[j] = 1;
 
-    float *gW = xalloc(nf * sizeof *gW), *gE = xalloc(ne * sizeof *gE);
     float *mW = calloc(nf, sizeof *mW), *vW = calloc(nf, sizeof *vW);
     float *mE = calloc(ne, sizeof *mE), *vE = calloc(ne, sizeof *vE);
     float *bestW = xalloc(nf * sizeof *bestW), *bestE = xalloc(ne * sizeof *bestE);
     if (!mW || !vW || !mE || !vE)
         abort();
-    net_map(gW, d, nb, L, &gnet);
-    uint32_t Tmax = o->batch * L;
-    ws_t *w = ws_new(d, nb, Tmax, o->batch, L, 1);
+    /* Data parallel: each step's sequences split over the threads, BLAS on one thread
+     * inside each (the products are small; its own threads would mostly spin). */
+    openblas_set_num_threads(1);
     uint32_t nneg = o->negatives >= ni ? 0 : o->negatives;
-    float *logits = xalloc((nneg ? (size_t)Tmax * (nneg + 1) : (size_t)FULL_CHUNK * ni) * sizeof *logits);
-    float *cand = xalloc(((size_t)nneg + 1) * d * sizeof *cand);
+    int nsh = nt > (int)o->batch ? (int)o->batch : nt;
+    shard_t *sh = calloc((size_t)nsh, sizeof *sh);
+    if (!sh)
+        abort();
+    uint32_t per = (o->batch + (uint32_t)nsh - 1) / (uint32_t)nsh, Tmax = per * L;
+    for (int k = 0; k < nsh; k++) {
+        sh[k].w = ws_new(d, nb, Tmax, per, L, 1);
+        sh[k].gW = xalloc(nf * sizeof(float));
+        sh[k].gE = xalloc(ne * sizeof(float));
+        memset(sh[k].gE, 0, ne * sizeof(float)); /* rows are cleared as steps touch them */
+        sh[k].logits = xalloc((nneg ? (size_t)Tmax * (nneg + 1) : (size_t)FULL_CHUNK * ni) * sizeof(float));
+        sh[k].cand = xalloc(((size_t)nneg + 1) * d * sizeof(float));
+        net_map(sh[k].gW, d, nb, L, &sh[k].g);
+    }
     uint32_t *neg = malloc(((size_t)nneg + 1) * sizeof *neg);
     if (!neg)
         abort();
+    uint32_t *rows = nneg ? malloc(((size_t)o->batch * L + nneg) * sizeof *rows) : NULL;
+    uint64_t *stamp = nneg ? calloc(ni, sizeof *stamp) : NULL; /* the last step that listed a row */
+    if (nneg && (!rows || !stamp))
+        abort();
+    step_t st = {.x = x, .net = &net, .W = W, .E = E, .mW = mW, .vW = vW, .mE = mE, .vE = vE, .o = o, .d = d,
+                 .ni = ni, .L = L, .nneg = nneg, .nf = nf, .ne = ne, .sh = sh, .nsh = nsh, .users = train_u,
+                 .len = len, .neg = neg, .seed = o->seed};
 
     memcpy(bestW, W, nf * sizeof *W); /* what is kept should no epoch run */
     memcpy(bestE, E, ne * sizeof *E);
@@ -863,24 +966,47 @@ model_t *seq_train(const ix_matrix_t *x, const seq_opts_t *o, char *err, size_t 
         double loss_sum = 0;
         uint64_t tokens = 0;
         for (uint32_t b0 = 0; b0 < ntrain; b0 += o->batch) {
-            batch_reset(&w->bt);
-            for (uint32_t i = b0; i < ntrain && i < b0 + o->batch; i++) {
-                uint32_t u = train_u[i];
-                batch_add(&w->bt, x->seq + x->seq_off[u], len[u], L);
-            }
+            st.from = b0;
+            st.to = b0 + o->batch < ntrain ? b0 + o->batch : ntrain;
+            uint64_t T = 0;
+            for (uint32_t i = st.from; i < st.to; i++)
+                T += len[train_u[i]] - 1 < L ? len[train_u[i]] - 1 : L;
             for (uint32_t k = 0; k < nneg; k++)
                 neg[k] = (uint32_t)(rng_next(&rng) % ni);
-            forward(&net, E, w, 1, o->dropout, &rng);
-            memset(gW, 0, nf * sizeof *gW);
-            memset(gE, 0, ne * sizeof *gE);
-            double l = loss_back(w, E, ni, d, neg, nneg, logits, cand, w->dz, gE);
-            backward(&net, &gnet, gE, w, o->dropout > 0);
             step++;
-            float c1 = 1.0f / (1.0f - powf(BETA1, (float)step)), c2 = 1.0f / (1.0f - powf(BETA2, (float)step));
-            adam(W, gW, mW, vW, nf, o->lr, c1, c2);
-            adam(E, gE, mE, vE, ne, o->lr, c1, c2);
-            loss_sum += l * w->bt.T;
-            tokens += w->bt.T;
+            if (nneg) {
+                uint32_t nr = 0;
+#define TOUCH(it)                                                                                                      \
+    do {                                                                                                               \
+        uint32_t it_ = (it);                                                                                           \
+        if (stamp[it_] != step) {                                                                                      \
+            stamp[it_] = step;                                                                                         \
+            rows[nr++] = it_;                                                                                          \
+        }                                                                                                              \
+    } while (0)
+                for (uint32_t k = 0; k < nneg; k++)
+                    TOUCH(neg[k]);
+                for (uint32_t i = st.from; i < st.to; i++) {
+                    uint32_t u = train_u[i], n = len[u], l = n - 1 < L ? n - 1 : L;
+                    const uint32_t *q = x->seq + x->seq_off[u] + (n - 1 - l);
+                    for (uint32_t k = 0; k <= l; k++) /* inputs and targets */
+                        TOUCH(q[k]);
+                }
+#undef TOUCH
+                st.rows = rows;
+                st.nrows = nr;
+            }
+            st.step = step;
+            st.inv = 1.0f / (float)T;
+            st.c1 = 1.0f / (1.0f - powf(BETA1, (float)step));
+            st.c2 = 1.0f / (1.0f - powf(BETA2, (float)step));
+            atomic_store(&st.next, 0);
+            par_run(nsh, shard_worker, &st);
+            atomic_store(&st.next, 0);
+            par_run(nsh, adam_worker, &st);
+            for (int k = 0; k < nsh; k++)
+                loss_sum += sh[k].loss;
+            tokens += T;
         }
         double secs = (double)(time_mono_ns() - te) / 1e9;
         double ndcg = -1, hr = -1;
@@ -918,17 +1044,22 @@ model_t *seq_train(const ix_matrix_t *x, const seq_opts_t *o, char *err, size_t 
     m->train_seconds = (double)(time_mono_ns() - t0) / 1e9;
     if (ne * sizeof(float) > IALS_INDEX_BYTES)
         ials_index(m);
-    ws_free(w);
-    free(gW);
-    free(gE);
+    for (int k = 0; k < nsh; k++) {
+        ws_free(sh[k].w);
+        free(sh[k].gW);
+        free(sh[k].gE);
+        free(sh[k].logits);
+        free(sh[k].cand);
+    }
+    free(sh);
+    free(rows);
+    free(stamp);
     free(mW);
     free(vW);
     free(mE);
     free(vE);
     free(bestW);
     free(bestE);
-    free(logits);
-    free(cand);
     free(neg);
     free(train_u);
     free(len);

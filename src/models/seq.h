@@ -23,7 +23,7 @@ typedef struct {
     uint32_t epochs;      /* [40] */
     uint32_t batch;       /* sequences per step [128] */
     float lr;             /* Adam [1e-3] */
-    uint32_t negatives;   /* shared sampled negatives per step; 0: softmax over every item [256] */
+    uint32_t negatives;   /* shared sampled negatives per step; 0: softmax over every item [2048] */
     uint32_t valid_users; /* customers whose last item is held out for validation [2000] */
     uint32_t patience;    /* stop after this many epochs without a better validation [5]; 0: never */
     int threads;          /* 0: every core */

@@ -95,7 +95,7 @@ const char train_flags_help[] =
     "  --seq-epochs N        sequence: passes over the sequences [40]\n"
     "  --seq-batch N         sequence: sequences per Adam step [128]\n"
     "  --seq-lr R            sequence: Adam learning rate [0.001]\n"
-    "  --seq-negatives N     sequence: sampled negatives per step; 0: softmax over every item [256]\n"
+    "  --seq-negatives N     sequence: sampled negatives per step; 0: softmax over every item [2048]\n"
     "  --seq-valid N         sequence: customers whose last item validates each epoch (0: none) [2000]\n"
     "  --seq-patience N      sequence: stop after N epochs without a better validation (0: never) [5]\n";
 

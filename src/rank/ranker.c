@@ -10,8 +10,9 @@
 
 const char *const rk_feature_names[RK_NFEAT] = {
     "co_view",       "co_purchase",    "category",      "trending",     "popular",      "knn",
-    "ease",          "ials",           "content",       "has_co_view",  "has_co_purchase", "has_category",
-    "has_trending",  "has_popular",    "has_knn",       "has_ease",     "has_ials",     "has_content",
+    "ease",          "ials",           "content",       "sequence",     "has_co_view",  "has_co_purchase",
+    "has_category",  "has_trending",   "has_popular",   "has_knn",      "has_ease",     "has_ials",
+    "has_content",   "has_sequence",
     "popularity",    "decayed_popularity",
     "trend",         "recency",        "category_affinity", "brand_affinity", "price_fit", "blend",
     "last_cooc",     "last_knn",       "last_ease",     "last_ials",    "last_content"};

@@ -20,8 +20,9 @@ enum {
     RK_EASE,
     RK_IALS,
     RK_CONTENT,
-    RK_NSOURCE_FEATS, /* the first 9: each source's scaled score (0 when absent) */
-    RK_HAS_FIRST = RK_NSOURCE_FEATS, /* then 9: whether each source proposed it */
+    RK_SEQ,
+    RK_NSOURCE_FEATS, /* the first 10: each source's scaled score (0 when absent) */
+    RK_HAS_FIRST = RK_NSOURCE_FEATS, /* then 10: whether each source proposed it */
     RK_POPULARITY = RK_HAS_FIRST + RK_NSOURCE_FEATS, /* log(1 + events on the item) */
     RK_DECAYED_POP,  /* log(1 + decayed long-term activity) */
     RK_TREND,        /* trending score, clipped */
@@ -41,7 +42,7 @@ enum {
 };
 
 extern const char *const rk_feature_names[RK_NFEAT];
-_Static_assert(RK_NFEAT == 31, "a ranker model file holds 31 features (MODEL_RANKER_FEATURES)");
+_Static_assert(RK_NFEAT == 33, "a ranker model file holds 33 features (MODEL_RANKER_FEATURES)");
 
 typedef struct {
     float w[RK_NFEAT], bias;

@@ -17,19 +17,22 @@
                                  halve the work but cost 8% of HR@10 on aisle gen data) */
 
 const char *const rec_source_names[REC_NSOURCES] = {"co_view", "co_purchase", "category", "trending", "popular",
-                                                    "history",  "knn",         "ease",     "ials",     "content"};
+                                                    "history",  "knn",         "ease",     "ials",     "content",
+                                                    "sequence"};
 
 void rec_blend_default(rec_blend_t *b)
 {
     *b = (rec_blend_t){.coview = 1.0f, .cobuy = 1.5f, .category = 0.3f, .trending = 0.1f, .popular = 0.05f, .knn = 1.0f,
-                       .ease = 1.0f, .ials = 1.0f, .content = 0.3f, .ranker = 1.0f, .history_decay = 1.0f};
+                       .ease = 1.0f, .ials = 1.0f, .content = 0.3f, .seq = 1.0f, .ranker = 1.0f,
+                       .history_decay = 1.0f};
 }
 
 static int set_source_weight(void *ud, const char *name, double v)
 {
     rec_blend_t *b = ud;
     float *slot[REC_NSOURCES] = {&b->coview, &b->cobuy, &b->category, &b->trending, &b->popular,
-                                 NULL,       &b->knn,   &b->ease,     &b->ials,     &b->content};
+                                 NULL,       &b->knn,   &b->ease,     &b->ials,     &b->content,
+                                 &b->seq};
     if (strcmp(name, "ranker") == 0) { /* 0: the blend orders for_you even when a ranker is loaded */
         b->ranker = (float)v;
         return 0;
@@ -123,6 +126,7 @@ static int source_feature(uint32_t src)
     case SRC_EASE: return RK_EASE;
     case SRC_IALS: return RK_IALS;
     case SRC_CONTENT: return RK_CONTENT;
+    case SRC_SEQ: return RK_SEQ;
     }
     return -1;
 }
@@ -704,11 +708,13 @@ static int in_recent(const prof_t *p, uint32_t item)
 
 /* A customer's items as the trained models read them (store ids): the recent
  * interactions and everything bought, each with the summed weight of its events, newest
- * first, at most MODEL_HIST. */
+ * first, at most MODEL_HIST. Times are in seconds; within one second the order of the
+ * recent interactions (log order) decides, which the sequence model reads. */
 typedef struct {
     uint32_t item;
     float w, r; /* summed event weights; recency: decay^(its place, newest first) */
     int64_t ts;
+    uint32_t ord; /* place in the recent interactions, newest 0; past them: bought earlier */
 } hist_t;
 
 static int hist_newer(const void *a, const void *b)
@@ -716,6 +722,8 @@ static int hist_newer(const void *a, const void *b)
     const hist_t *x = a, *y = b;
     if (x->ts != y->ts)
         return x->ts > y->ts ? -1 : 1;
+    if (x->ord != y->ord)
+        return x->ord < y->ord ? -1 : 1;
     return x->item < y->item ? -1 : x->item > y->item;
 }
 
@@ -731,14 +739,15 @@ static size_t live_history(const state_t *st, const prof_t *p, float decay, hist
         int type;
         int64_t ts;
         prof_recent(p, k, &item, &type, &ts);
-        if (type == EVT_PURCHASE || w[type] <= 0)
-            continue; /* purchases are counted from the bought list */
+        if (w[type] <= 0)
+            continue;
         size_t i = 0;
         while (i < n && all[i].item != item)
             i++;
         if (i == n)
-            all[n++] = (hist_t){item, 0, 1, ts};
-        all[i].w += w[type];
+            all[n++] = (hist_t){item, 0, 1, ts, (uint32_t)k};
+        if (type != EVT_PURCHASE) /* purchases are counted from the bought list */
+            all[i].w += w[type];
     }
     for (uint32_t b = 0; b < p->nbought; b++) {
         const prof_bought_t *pb = &p->bought[b];
@@ -747,11 +756,16 @@ static size_t live_history(const state_t *st, const prof_t *p, float decay, hist
             i++;
         int64_t ts = (int64_t)pb->last_s * 1000;
         if (i == n)
-            all[n++] = (hist_t){pb->item, 0, 1, ts};
+            all[n++] = (hist_t){pb->item, 0, 1, ts, PROF_RECENT};
         all[i].w += w[EVT_PURCHASE] * pb->count;
         if (ts > all[i].ts)
             all[i].ts = ts;
     }
+    size_t kept = 0;
+    for (size_t i = 0; i < n; i++) /* a purchase seen in the ring but no longer in the bought list */
+        if (all[i].w > 0)
+            all[kept++] = all[i];
+    n = kept;
     qsort(all, n, sizeof *all, hist_newer);
     if (n > MODEL_HIST)
         n = MODEL_HIST;
@@ -797,17 +811,19 @@ static const struct {
     rec_why_t why;
     uint32_t src;
 } model_sources[] = {{MODEL_KNN, WHY_SIMILAR_TO, SRC_KNN}, {MODEL_EASE, WHY_CHOSEN_WITH, SRC_EASE},
-                     {MODEL_IALS, WHY_TASTE, SRC_IALS}};
+                     {MODEL_IALS, WHY_TASTE, SRC_IALS}, {MODEL_SEQ, WHY_NEXT, SRC_SEQ}};
 
 static float model_weight(const rec_blend_t *b, model_kind_t k)
 {
-    return k == MODEL_KNN ? b->knn : k == MODEL_EASE ? b->ease : b->ials;
+    return k == MODEL_KNN ? b->knn : k == MODEL_EASE ? b->ease : k == MODEL_IALS ? b->ials : b->seq;
 }
 
 /* The history item that speaks most for a model's pick: the reason shown with it. */
 static uint32_t model_because(const ms_model_t *mm, const model_in_t *in, size_t nin, uint32_t item)
 {
     const model_t *m = mm->m;
+    if (m->kind == MODEL_SEQ) /* what comes after the latest item */
+        return nin ? mm->to_store[in[0].item] : INTERN_NONE;
     uint32_t best = MODEL_NONE;
     float best_v = -INFINITY;
     for (size_t h = 0; h < nin; h++) {

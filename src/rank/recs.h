@@ -28,6 +28,7 @@ typedef enum {
     WHY_TASTE,       /* iALS; ref: the customer's item closest to it in taste */
     WHY_CONTENT,     /* content; ref: the customer's item it resembles most (INTERN_NONE:
                         an item of the same category, brand or words) */
+    WHY_NEXT,        /* sequence model; ref: the customer's latest item */
 } rec_why_t;
 
 /* Candidate sources, as bits in rec_hit_t.sources. */
@@ -42,17 +43,18 @@ enum {
     SRC_EASE = 128,
     SRC_IALS = 256,
     SRC_CONTENT = 512,
+    SRC_SEQ = 1024,
 };
-#define REC_NSOURCES 10
+#define REC_NSOURCES 11
 /* "co_view", "co_purchase", "category", "trending", "popular", "history", "knn", "ease",
- * "ials", "content": source bit i's name. */
+ * "ials", "content", "sequence": source bit i's name. */
 extern const char *const rec_source_names[REC_NSOURCES];
 
 /* How for_you weighs its candidate sources. Each source's scores are first put on one
  * scale (co-occurrence: cosine similarities; the others: divided by their best). A
  * weight of 0 leaves a source out. */
 typedef struct {
-    float coview, cobuy, category, trending, popular, knn, ease, ials, content;
+    float coview, cobuy, category, trending, popular, knn, ease, ials, content, seq;
     float ranker; /* > 0: a loaded learned ranker orders for_you (the weights above still
                      choose the candidates and feed it); 0: the weighted sum does */
     /* How the trained models read a customer's history, newest first: each item counts
