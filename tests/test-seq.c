@@ -150,6 +150,7 @@ static model_t *train_cycles(ix_matrix_t *x, uint32_t negatives, int threads)
     o.lr = 1e-2f;
     o.dropout = 0.1f;
     o.negatives = negatives;
+    o.lazy_adam = negatives > 0; /* the sampled runs also check the lazy update */
     o.valid_users = 0;
     o.threads = threads;
     char err[200];

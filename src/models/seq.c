@@ -45,6 +45,7 @@ void seq_opts_default(seq_opts_t *o)
     o->negatives = 2048;
     o->valid_users = 2000;
     o->patience = 5;
+    o->lazy_adam = -1;
     o->seed = 42;
 }
 
@@ -943,9 +944,14 @@ model_t *seq_train(const ix_matrix_t *x, const seq_opts_t *o, char *err, size_t 
     uint32_t *neg = malloc(((size_t)nneg + 1) * sizeof *neg);
     if (!neg)
         abort();
-    uint32_t *rows = nneg ? malloc(((size_t)o->batch * L + nneg) * sizeof *rows) : NULL;
-    uint64_t *stamp = nneg ? calloc(ni, sizeof *stamp) : NULL; /* the last step that listed a row */
-    if (nneg && (!rows || !stamp))
+    /* Lazy Adam (only the rows a step touches) on large catalogs, where a dense update of
+     * every row per step would cost more than the step; dense otherwise: momentum keeps
+     * moving the rows a step did not touch, which learns faster per epoch (Beauty:
+     * validation NDCG@10 0.052 against 0.038 after 10 epochs). */
+    int lazy = o->lazy_adam < 0 ? ni > SEQ_LAZY_ITEMS : o->lazy_adam;
+    uint32_t *rows = nneg && lazy ? malloc(((size_t)o->batch * L + nneg) * sizeof *rows) : NULL;
+    uint64_t *stamp = rows ? calloc(ni, sizeof *stamp) : NULL; /* the last step that listed a row */
+    if (rows && !stamp)
         abort();
     step_t st = {.x = x, .net = &net, .W = W, .E = E, .mW = mW, .vW = vW, .mE = mE, .vE = vE, .o = o, .d = d,
                  .ni = ni, .L = L, .nneg = nneg, .nf = nf, .ne = ne, .sh = sh, .nsh = nsh, .users = train_u,
@@ -974,7 +980,7 @@ model_t *seq_train(const ix_matrix_t *x, const seq_opts_t *o, char *err, size_t 
             for (uint32_t k = 0; k < nneg; k++)
                 neg[k] = (uint32_t)(rng_next(&rng) % ni);
             step++;
-            if (nneg) {
+            if (rows) {
                 uint32_t nr = 0;
 #define TOUCH(it)                                                                                                      \
     do {                                                                                                               \
@@ -1029,9 +1035,9 @@ model_t *seq_train(const ix_matrix_t *x, const seq_opts_t *o, char *err, size_t 
             free(params);
             if (asprintf(&params,
                          "{\"dim\":%u,\"blocks\":%u,\"maxlen\":%u,\"dropout\":%g,\"batch\":%u,\"lr\":%g,"
-                         "\"negatives\":%u,\"epochs\":%u,\"best_epoch\":%u,\"valid_users\":%u,\"valid_ndcg10\":%.5f,"
+                         "\"negatives\":%u,\"adam\":\"%s\",\"epochs\":%u,\"best_epoch\":%u,\"valid_users\":%u,\"valid_ndcg10\":%.5f,"
                          "\"seed\":%llu}",
-                         d, nb, L, o->dropout, o->batch, o->lr, nneg, o->epochs, ep, nval, ndcg,
+                         d, nb, L, o->dropout, o->batch, o->lr, nneg, lazy ? "lazy" : "dense", o->epochs, ep, nval, ndcg,
                          (unsigned long long)o->seed) < 0)
                 abort();
         } else if (o->patience && ++since_best >= o->patience) {

@@ -26,6 +26,8 @@ typedef struct {
     uint32_t negatives;   /* shared sampled negatives per step; 0: softmax over every item [2048] */
     uint32_t valid_users; /* customers whose last item is held out for validation [2000] */
     uint32_t patience;    /* stop after this many epochs without a better validation [5]; 0: never */
+    int lazy_adam;        /* 1: Adam updates only the embedding rows a step touches; 0: every
+                             row (as PyTorch's Adam); -1: lazy past SEQ_LAZY_ITEMS items [-1] */
     int threads;          /* 0: every core */
     uint64_t seed;
     /* After each epoch (may be NULL): mean loss, validation NDCG@10 and HR@10 (full
@@ -33,6 +35,8 @@ typedef struct {
     void (*progress)(void *ud, uint32_t epoch, double loss, double ndcg, double hr, double seconds);
     void *progress_ud;
 } seq_opts_t;
+
+#define SEQ_LAZY_ITEMS 50000
 
 void seq_opts_default(seq_opts_t *o);
 /* Trains on x's sequences. The weights of the epoch with the best validation NDCG@10 are

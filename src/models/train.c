@@ -97,7 +97,9 @@ const char train_flags_help[] =
     "  --seq-lr R            sequence: Adam learning rate [0.001]\n"
     "  --seq-negatives N     sequence: sampled negatives per step; 0: softmax over every item [2048]\n"
     "  --seq-valid N         sequence: customers whose last item validates each epoch (0: none) [2000]\n"
-    "  --seq-patience N      sequence: stop after N epochs without a better validation (0: never) [5]\n";
+    "  --seq-patience N      sequence: stop after N epochs without a better validation (0: never) [5]\n"
+    "  --seq-adam A          sequence: dense (every embedding row each step), lazy (the rows a step\n"
+    "                        touches) or auto (lazy past 50,000 items) [auto]\n";
 
 static int num(const char *name, const char *val, double lo, double hi, double *out)
 {
@@ -177,6 +179,13 @@ int train_set_flag(train_opts_t *o, const char *name, const char *val)
         if (num(name, val, 0, 64, &d))
             return -1;
         o->knn.threads = o->ials.threads = o->seq.threads = (int)d;
+    } else if (strcmp(name, "seq-adam") == 0) {
+        int v = strcmp(val, "dense") == 0 ? 0 : strcmp(val, "lazy") == 0 ? 1 : strcmp(val, "auto") == 0 ? -1 : -2;
+        if (v == -2) {
+            fprintf(stderr, "aisle: --seq-adam wants dense, lazy or auto, got '%s'\n", val);
+            return -1;
+        }
+        o->seq.lazy_adam = v;
     } else if (strncmp(name, "seq-", 4) == 0) {
         static const struct {
             const char *name;
