@@ -217,6 +217,13 @@ TEST(model_file_round_trip)
     ASSERT(seq_encode(m, in, 3, za) == 0 && seq_encode(r, in, 3, zb) == 0);
     ASSERT(memcmp(za, zb, sizeof za) == 0);
     ASSERT(seq_encode(r, in, 0, zb) == -1);
+    /* The request path's shortcut (only the last position through the last block) gives
+     * what the whole network gives at that position. */
+    uint32_t longer[7] = {4, 1, 2, 3, 0, 5, 2};
+    float every[7 * 16], last[16];
+    ASSERT(seq_encode_every(r, longer, 7, every) == 0 && seq_encode(r, longer, 7, last) == 0);
+    for (int k = 0; k < 16; k++) /* 7 items, maxlen 8: all read */
+        ASSERT(fabsf(last[k] - every[6 * 16 + k]) <= 1e-5f * (1 + fabsf(last[k])));
     /* model_score reads a history newest first: the same answer as the sequence. */
     model_in_t h[3] = {{3, 1, 1}, {2, 1, 1}, {1, 1, 1}};
     vec_hit_t o1[4], o2[4];

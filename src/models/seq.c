@@ -252,20 +252,54 @@ static ws_t *ws_new(uint32_t d, uint32_t nb, uint32_t Tmax, uint32_t nsmax, uint
 
 /* ---- layers ----------------------------------------------------------------------------- */
 
+/* Y += X W for a few rows: blocks of 4 rows x 16 columns kept in registers over the
+ * whole of din (the rest row by row). */
+CLONES static void mm_small(const float *X, uint32_t T, uint32_t din, const float *W, uint32_t dout, float *Y)
+{
+    uint32_t t = 0;
+    for (; t + 4 <= T && dout % 16 == 0; t += 4)
+        for (uint32_t j = 0; j < dout; j += 16) {
+            float a0[16], a1[16], a2[16], a3[16];
+            for (int c = 0; c < 16; c++) {
+                a0[c] = Y[(size_t)t * dout + j + c];
+                a1[c] = Y[(size_t)(t + 1) * dout + j + c];
+                a2[c] = Y[(size_t)(t + 2) * dout + j + c];
+                a3[c] = Y[(size_t)(t + 3) * dout + j + c];
+            }
+            for (uint32_t k = 0; k < din; k++) {
+                const float *wr = W + (size_t)k * dout + j;
+                float x0 = X[(size_t)t * din + k], x1 = X[(size_t)(t + 1) * din + k];
+                float x2 = X[(size_t)(t + 2) * din + k], x3 = X[(size_t)(t + 3) * din + k];
+                for (int c = 0; c < 16; c++) {
+                    a0[c] += x0 * wr[c];
+                    a1[c] += x1 * wr[c];
+                    a2[c] += x2 * wr[c];
+                    a3[c] += x3 * wr[c];
+                }
+            }
+            for (int c = 0; c < 16; c++) {
+                Y[(size_t)t * dout + j + c] = a0[c];
+                Y[(size_t)(t + 1) * dout + j + c] = a1[c];
+                Y[(size_t)(t + 2) * dout + j + c] = a2[c];
+                Y[(size_t)(t + 3) * dout + j + c] = a3[c];
+            }
+        }
+    for (; t < T; t++)
+        for (uint32_t k = 0; k < din; k++)
+            vec_axpy(Y + (size_t)t * dout, X[(size_t)t * din + k], W + (size_t)k * dout, dout);
+}
+
 /* Y (T x dout) = X (T x din) W (din x dout) + b. Small products (one customer's sequence
  * at request time) run here without BLAS, so a request never wakes BLAS threads. */
 static void linear(const float *X, uint32_t T, uint32_t din, const float *W, const float *b, uint32_t dout, float *Y)
 {
     for (uint32_t t = 0; t < T; t++)
         memcpy(Y + (size_t)t * dout, b, dout * sizeof *Y);
-    if (T >= 64) {
+    if (T >= 64)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)dout, (int)din, 1.0f, X, (int)din, W,
                     (int)dout, 1.0f, Y, (int)dout);
-        return;
-    }
-    for (uint32_t t = 0; t < T; t++)
-        for (uint32_t k = 0; k < din; k++)
-            vec_axpy(Y + (size_t)t * dout, X[(size_t)t * din + k], W + (size_t)k * dout, dout);
+    else
+        mm_small(X, T, din, W, dout, Y);
 }
 
 /* Backward of linear: dX = dY W^T (accumulated when acc), dW += X^T dY, db += sums of dY. */
@@ -369,14 +403,14 @@ CLONES static float softmax(float *x, size_t n)
 
 /* Causal attention of each sequence over its own tokens: a_i = sum_j<=i p_ij v_j,
  * p_i = softmax_j(q_i . k_j / sqrt(d)). */
-static void attn_fwd(const batch_t *bt, uint32_t d, const float *qkv, float *att, float *a)
+static void attn_fwd(const batch_t *bt, uint32_t d, const float *qkv, float *att, float *a, int last_only)
 {
     float sc = 1.0f / sqrtf((float)d);
     size_t d3 = 3 * (size_t)d;
     for (uint32_t s = 0; s < bt->ns; s++) {
         uint32_t o = bt->sofs[s], l = bt->sofs[s + 1] - o;
         float *P = att + bt->pofs[s];
-        for (uint32_t i = 0; i < l; i++) {
+        for (uint32_t i = last_only ? l - 1 : 0; i < l; i++) {
             const float *q = qkv + (o + i) * d3;
             float *pr = P + (size_t)i * l;
             for (uint32_t j = 0; j <= i; j++)
@@ -428,8 +462,10 @@ static void dropout_mask(float *m, size_t n, float p, uint64_t *rng)
 }
 
 /* The forward pass over the batch in w->bt; z gets the last layer norm's output. With
- * train set, dropout masks are drawn from rng (p > 0). */
-static void forward(const net_t *n, const float *E, ws_t *w, int train, float p, uint64_t *rng)
+ * train set, dropout masks are drawn from rng (p > 0). last_only (one sequence, not
+ * training): the last block works out only the last token past its keys and values (the
+ * only output a request reads), which saves most of that block. */
+static void forward(const net_t *n, const float *E, ws_t *w, int train, float p, uint64_t *rng, int last_only)
 {
     const batch_t *bt = &w->bt;
     uint32_t d = n->d, T = bt->T;
@@ -453,7 +489,26 @@ static void forward(const net_t *n, const float *E, ws_t *w, int train, float p,
         blk_ws_t *s = &w->b[i];
         ln_fwd(x, T, d, b->ln1g, b->ln1b, s->h1, s->rs1, s->n1);
         linear(s->n1, T, d, b->Wqkv, b->bqkv, 3 * d, s->qkv);
-        attn_fwd(bt, d, s->qkv, s->att, s->a);
+        if (last_only && i == n->nb - 1 && !train && bt->ns == 1 && T > 1) {
+            /* Only row T-1 from here on: shift the pointers to it and run on one row. */
+            uint32_t r = T - 1;
+            attn_fwd(bt, d, s->qkv, s->att, s->a, 1);
+            const float *xr = x + (size_t)r * d;
+            float *x1 = s->x1 + (size_t)r * d, *x2 = s->x2 + (size_t)r * d;
+            linear(s->a + (size_t)r * d, 1, d, b->Wo, b->bo, d, w->tmp);
+            for (uint32_t k = 0; k < d; k++)
+                x1[k] = xr[k] + w->tmp[k];
+            ln_fwd(x1, 1, d, b->ln2g, b->ln2b, s->h2, s->rs2, s->n2);
+            linear(s->n2, 1, d, b->W1, b->c1, d, s->u);
+            for (uint32_t k = 0; k < d; k++)
+                s->r[k] = s->u[k] > 0 ? s->u[k] : 0;
+            linear(s->r, 1, d, b->W2, b->c2, d, w->tmp);
+            for (uint32_t k = 0; k < d; k++)
+                x2[k] = x1[k] + w->tmp[k];
+            ln_fwd(x2, 1, d, n->lnfg, n->lnfb, w->hf, w->rsf, w->z + (size_t)r * d);
+            return;
+        }
+        attn_fwd(bt, d, s->qkv, s->att, s->a, 0);
         linear(s->a, T, d, b->Wo, b->bo, d, w->tmp);
         if (drop)
             dropout_mask(s->mo, td, p, rng);
@@ -617,7 +672,9 @@ static void net_of(const model_t *m, net_t *n)
 
 /* ---- inference ------------------------------------------------------------------------ */
 
-int seq_encode(const model_t *m, const uint32_t *items, size_t n, float *out)
+/* The network over the last maxlen items; out gets the last position's output (all of
+ * them, when every is set: n x dim, the full forward pass as in training). */
+static int encode(const model_t *m, const uint32_t *items, size_t n, float *out, int every)
 {
     if (n == 0)
         return -1;
@@ -639,10 +696,23 @@ int seq_encode(const model_t *m, const uint32_t *items, size_t n, float *out)
     bt->ns = 1;
     bt->sofs[1] = l;
     bt->pofs[1] = (uint64_t)l * l;
-    forward(&net, m->Y, w, 0, 0, NULL);
-    memcpy(out, w->z + (size_t)(l - 1) * d, d * sizeof *out);
+    forward(&net, m->Y, w, 0, 0, NULL, !every);
+    if (every)
+        memcpy(out, w->z, (size_t)l * d * sizeof *out);
+    else
+        memcpy(out, w->z + (size_t)(l - 1) * d, d * sizeof *out);
     ws_free(w);
     return 0;
+}
+
+int seq_encode(const model_t *m, const uint32_t *items, size_t n, float *out)
+{
+    return encode(m, items, n, out, 0);
+}
+
+int seq_encode_every(const model_t *m, const uint32_t *items, size_t n, float *out)
+{
+    return encode(m, items, n, out, 1);
 }
 
 size_t seq_score(const model_t *m, const uint32_t *items, size_t n, vec_hit_t *out, size_t k)
@@ -678,7 +748,7 @@ double seq_loss_grad(const model_t *m, const uint32_t *seq, const uint64_t *off,
     memset(grad_net, 0, nf * sizeof *grad_net);
     memset(grad_emb, 0, (size_t)m->nitems * d * sizeof *grad_emb);
     net_map(grad_net, d, m->blocks, L, &g);
-    forward(&net, m->Y, w, 0, 0, NULL);
+    forward(&net, m->Y, w, 0, 0, NULL, 0);
     float *logits = xalloc((size_t)(nneg ? T * (nneg + 1) : FULL_CHUNK * m->nitems) * sizeof *logits);
     float *cand = xalloc(((size_t)nneg + 1) * d * sizeof *cand);
     double loss = loss_back(w, m->Y, m->nitems, d, neg, nneg, 1.0f / (float)T, logits, cand, w->dz, grad_emb) / T;
@@ -797,7 +867,7 @@ static void *shard_worker(void *arg)
         if (sh->w->bt.T == 0)
             continue;
         uint64_t rng = st->seed ^ (st->step * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)(k + 1) << 56);
-        forward(st->net, st->E, sh->w, 1, st->o->dropout, &rng);
+        forward(st->net, st->E, sh->w, 1, st->o->dropout, &rng, 0);
         sh->loss = loss_back(sh->w, st->E, st->ni, st->d, st->neg, st->nneg, st->inv, sh->logits, sh->cand,
                              sh->w->dz, sh->gE);
         backward(st->net, &sh->g, sh->gE, sh->w, st->o->dropout > 0);

@@ -48,6 +48,10 @@ model_t *seq_train(const ix_matrix_t *x, const seq_opts_t *o, char *err, size_t 
  * read), into out (room for dim): what the next item's embedding should point to.
  * Returns 0, or -1 when the sequence is empty. */
 int seq_encode(const model_t *m, const uint32_t *items, size_t n, float *out);
+/* For the tests: the output of every position (the full network, as in training, without
+ * dropout; only the last min(n, maxlen) items) into out (that many x dim). seq_encode's
+ * output is the last of them, worked out without the rest. */
+int seq_encode_every(const model_t *m, const uint32_t *items, size_t n, float *out);
 /* The k best next items for the sequence, leaving out its own items. */
 size_t seq_score(const model_t *m, const uint32_t *items, size_t n, vec_hit_t *out, size_t k);
 
