@@ -85,6 +85,80 @@ TEST(exact_metrics_on_a_small_log)
     rmrf(dir);
 }
 
+static void put_order_line(log_t *l, const char *user, const char *item, const char *order, int64_t ts)
+{
+    evt_t e = {0};
+    e.type = EVT_PURCHASE;
+    e.ts_ms = ts;
+    e.price = -1;
+    e.user_id = (strv_t){user, strlen(user)};
+    e.item_id = (strv_t){item, strlen(item)};
+    e.order_id = (strv_t){order, strlen(order)};
+    buf_t b;
+    buf_init(&b);
+    evt_encode(&e, &b);
+    log_append(l, REC_EVENT, b.data, b.len);
+    buf_free(&b);
+}
+
+/* Temporal split with the first order after the cut as the target: popularity ranks X,
+ * Y, Z for the test customer; the order holds Z (its first line) and Y. */
+TEST(basket_target_counts_any_item_of_the_order)
+{
+    char dir[256], logdir[300];
+    tmpdir_make(dir);
+    snprintf(logdir, sizeof logdir, "%s/log", dir);
+    log_opts_t o;
+    log_opts_default(&o);
+    log_t *l;
+    log_replay_stats_t rs;
+    ASSERT(log_open(logdir, &o, &l) == 0);
+    ASSERT(log_replay(l, NULL, NULL, &rs) == 0);
+    ASSERT(log_start(l, NULL, NULL) == 0);
+    const char *items[] = {"W", "X", "Y", "Z"};
+    for (int i = 0; i < 4; i++)
+        put_item(l, items[i]);
+    int64_t t = 1700000000000LL;
+    int k = 0;
+    put_order_line(l, "t", "W", "o0", t + k++);
+    const struct {
+        const char *item;
+        int buyers;
+    } pop[] = {{"X", 5}, {"Y", 4}, {"Z", 3}};
+    for (int i = 0; i < 3; i++)
+        for (int u = 0; u < pop[i].buyers; u++) {
+            char user[16];
+            snprintf(user, sizeof user, "p%d", u);
+            put_order_line(l, user, pop[i].item, "", t + k++);
+        }
+    put_order_line(l, "t", "Z", "o1", t + 1000);
+    put_order_line(l, "t", "Y", "o1", t + 1000);
+    log_close(l);
+
+    for (int basket = 0; basket < 2; basket++) {
+        ev_opts_t eo;
+        ev_opts_default(&eo);
+        eo.protocol = EV_TEMPORAL;
+        eo.temporal_cut = 0.95; /* at the order: every earlier event trains */
+        eo.basket = basket;
+        eo.models = "popular";
+        eo.threads = 1;
+        ev_row_t rows[EV_MAX_ROWS];
+        size_t n;
+        ev_info_t info;
+        char err[256];
+        ASSERT(ev_run(dir, &eo, rows, &n, &info, err, sizeof err) == 0);
+        ASSERT_EQ(n, 1);
+        ASSERT_EQ(rows[0].users, 1);
+        ASSERT(fabs(rows[0].hr[0] - 1) < 1e-9);
+        if (basket) /* Y, second: the best-placed item of the order */
+            ASSERT(fabs(rows[0].ndcg[0] - 1 / log2(3.0)) < 1e-9 && fabs(rows[0].mrr - 0.5) < 1e-9);
+        else /* Z, the order's first line, third */
+            ASSERT(fabs(rows[0].ndcg[0] - 0.5) < 1e-9 && fabs(rows[0].mrr - 1 / 3.0) < 1e-9);
+    }
+    rmrf(dir);
+}
+
 TEST(live_engine_finds_planted_structure)
 {
     char dir[256], gdir[300], cmd[4096];
@@ -153,4 +227,5 @@ TEST(live_engine_finds_planted_structure)
     rmrf(dir);
 }
 
-TEST_MAIN(TEST_ENTRY(exact_metrics_on_a_small_log), TEST_ENTRY(live_engine_finds_planted_structure))
+TEST_MAIN(TEST_ENTRY(exact_metrics_on_a_small_log), TEST_ENTRY(basket_target_counts_any_item_of_the_order),
+          TEST_ENTRY(live_engine_finds_planted_structure))

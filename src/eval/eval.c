@@ -50,6 +50,11 @@ typedef struct {
     int64_t ts;
     uint32_t session;       /* the customer's current session (split-local id) */
     uint64_t session_first; /* index of its first event */
+    /* --basket: the other items of the test event's order (split-local ids; owned) and
+     * the order's id hash (its time when it has no id). */
+    uint32_t *basket;
+    uint32_t nbasket, basket_cap;
+    uint64_t order;
 } test_t;
 
 typedef struct split split_t;
@@ -98,7 +103,7 @@ static void grow_tests(split_t *s, uint32_t uid)
     if (!s->test)
         abort();
     for (uint32_t i = s->test_cap; i < ncap; i++)
-        s->test[i] = (test_t){UINT64_MAX, UINT32_MAX, 0, UINT32_MAX, 0};
+        s->test[i] = (test_t){UINT64_MAX, UINT32_MAX, 0, UINT32_MAX, 0, NULL, 0, 0, 0};
     s->test_cap = ncap;
 }
 
@@ -185,8 +190,41 @@ static int find_temporal(void *ud, uint8_t type, const void *p, size_t n, uint64
         return 0; /* cold start: the customer's first purchase after the cut of a new item */
     uint32_t uid = intern_put(s->users, e.user_id.p, e.user_id.n, NULL);
     grow_tests(s, uid);
-    if (s->test[uid].cut == UINT64_MAX)
-        s->test[uid] = (test_t){idx, item, e.ts_ms, UINT32_MAX, 0};
+    test_t *t = &s->test[uid];
+    uint64_t order = e.order_id.p ? hash_bytes(e.order_id.p, e.order_id.n, 0) : (uint64_t)e.ts_ms;
+    if (t->cut == UINT64_MAX) {
+        *t = (test_t){idx, item, e.ts_ms, UINT32_MAX, 0, NULL, 0, 0, order};
+    } else if (s->o->basket && order == t->order && item != t->item) {
+        /* The rest of the first order after the cut: each of its items is a right answer. */
+        for (uint32_t k = 0; k < t->nbasket; k++)
+            if (t->basket[k] == item)
+                return 0;
+        if (t->nbasket == t->basket_cap) {
+            t->basket_cap = t->basket_cap ? t->basket_cap * 2 : 8;
+            t->basket = realloc(t->basket, t->basket_cap * sizeof *t->basket);
+            if (!t->basket)
+                abort();
+        }
+        t->basket[t->nbasket++] = item;
+    }
+    return 0;
+}
+
+/* Whether store item `it` is one of customer uid's test items (the test item, or with
+ * --basket any item of its order). */
+static int is_test_item(const split_t *s, uint32_t uid, uint32_t it)
+{
+    const test_t *t = &s->test[uid];
+    size_t n;
+    const char *id = intern_str(s->st->items, it, &n);
+    uint32_t local = intern_get(s->items, id, n);
+    if (local == INTERN_NONE)
+        return 0;
+    if (local == t->item)
+        return 1;
+    for (uint32_t k = 0; k < t->nbasket; k++)
+        if (t->basket[k] == local)
+            return 1;
     return 0;
 }
 
@@ -326,7 +364,7 @@ static void *run_job(void *arg)
         } else {
             uint32_t n = answer(j, p, seed, hits, MAX_RANK);
             for (uint32_t i = 0; i < n; i++) {
-                if (hits[i].item == target && !rank)
+                if (!rank && (hits[i].item == target || (s->test[uid].nbasket && is_test_item(s, uid, hits[i].item))))
                     rank = (int)i + 1;
                 if (i < 10) {
                     j->acc.shown[hits[i].item] = 1;
@@ -379,6 +417,8 @@ static void split_clear(split_t *s)
     intern_free(s->users);
     intern_free(s->items);
     intern_free(s->sessions);
+    for (uint32_t u = 0; u < s->test_cap; u++)
+        free(s->test[u].basket);
     free(s->test);
     free(s->ts);
     free(s->warm);
@@ -489,15 +529,17 @@ static void *ranker_job(void *arg)
         j->cases++;
         size_t n = rec_candidates(s->st, j->cache, s->set, &blend, p, &f, s->st->last_event_ms, cand,
                                   RANKER_CANDIDATES);
-        size_t at = n;
-        for (size_t i = 0; i < n; i++)
-            if (cand[i].item == target)
-                at = i;
-        if (at == n)
+        uint8_t chosen[RANKER_CANDIDATES];
+        int any = 0;
+        for (size_t i = 0; i < n; i++) {
+            chosen[i] = cand[i].item == target || (s->test[uid].nbasket && is_test_item(s, uid, cand[i].item));
+            any |= chosen[i];
+        }
+        if (!any)
             continue; /* no source proposed it: nothing to learn about ordering */
         j->found++;
         for (size_t i = 0; i < n; i++)
-            rk_data_add(&j->data, cand[i].x, i == at);
+            rk_data_add(&j->data, cand[i].x, chosen[i]);
     }
     free(cand);
     return NULL;
@@ -786,6 +828,9 @@ static void usage(FILE *f)
                "  --users N           evaluate a seeded sample of N customers [all]\n"
                "  --cold-items        cold start: test items no training event touched (temporal: each\n"
                "                      customer's first purchase after the cut of an item new since it)\n"
+               "  --basket            temporal: the test is the customer's whole first order after the cut\n"
+               "                      (events of one order id, else of one time): any of its items is a\n"
+               "                      hit, ranked by the best-placed one\n"
                "  --negatives N       loo-sampled: random items per test item [100]\n"
                "  --seed N            for samples and tie-breaking [42]\n"
                "  --threads N         [2]\n"
@@ -807,6 +852,8 @@ static int set(void *ud, const char *name, const char *val)
         c->json = 1;
     } else if (strcmp(name, "cold-items") == 0) {
         c->o.cold_items = 1;
+    } else if (strcmp(name, "basket") == 0) {
+        c->o.basket = 1;
     } else if (strcmp(name, "protocol") == 0) {
         if (strcmp(val, "loo") == 0)
             c->o.protocol = EV_LOO;
@@ -902,10 +949,14 @@ int ev_main(int argc, char **argv)
     ev_opts_default(&c.o);
     c.o.train.seq.progress = seq_epoch;
     c.o.train.seq.progress_ud = &c;
-    static const char *const switches[] = {"json", "cold-items", NULL};
+    static const char *const switches[] = {"json", "cold-items", "basket", NULL};
     int rc = flags_parse(argc, argv, "eval", switches, set, &c, usage);
     if (rc)
         return rc == 1 ? 0 : 2;
+    if (c.o.basket && c.o.protocol != EV_TEMPORAL) {
+        fprintf(stderr, "aisle: eval: --basket goes with --protocol temporal\n");
+        return 2;
+    }
     ev_row_t rows[EV_MAX_ROWS];
     size_t n;
     ev_info_t info;

@@ -27,6 +27,7 @@ typedef struct {
     double temporal_cut;   /* share of events (by time) before the cut */
     uint32_t max_users;    /* 0: every customer; else a seeded sample */
     int cold_items;        /* test only items nobody interacted with in the training part */
+    int basket;            /* temporal: any item of the test event's order is a hit */
     uint32_t negatives;    /* sampled protocol */
     uint64_t seed;
     int threads;
