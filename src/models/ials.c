@@ -379,7 +379,8 @@ void ials_index(model_t *m)
  * score (c . x + |x| r, an upper bound of y . x for their items), their int8 rows scanned
  * into a heap of the best `want`; the visit stops once no cluster left can beat the
  * heap's worst (with IALS_BOUND_SLACK for the int8 error) and at least
- * IALS_PROBE_SHARE of the items were seen, or at IALS_PROBE_MAX of them. */
+ * IALS_PROBE_SHARE of the items were seen, or at IALS_PROBE_MAX of them (SEQ_PROBE_MAX for
+ * the sequence model). */
 static size_t approx_top(const model_t *m, const float *xu, vec_hit_t *out, size_t want)
 {
     uint32_t d = m->dim, nc = m->ivf_n;
@@ -396,7 +397,7 @@ static size_t approx_top(const model_t *m, const float *xu, vec_hit_t *out, size
     for (uint32_t c = 0; c < nc; c++)
         order[c] = (vec_hit_t){c, cs[c] + xn * m->ivf_radius[c]};
     vec_sort_hits(order, nc);
-    size_t least = (size_t)((double)m->nitems * IALS_PROBE_SHARE), most = (size_t)((double)m->nitems * IALS_PROBE_MAX);
+    size_t least = (size_t)((double)m->nitems * IALS_PROBE_SHARE), most = (size_t)((double)m->nitems * (m->kind == MODEL_SEQ ? SEQ_PROBE_MAX : IALS_PROBE_MAX));
     size_t seen = 0, got = 0;
     for (uint32_t o = 0; o < nc && seen < most; o++) {
         if (got == want && seen >= least && order[o].score * (1 + IALS_BOUND_SLACK) < out[0].score)
