@@ -344,7 +344,7 @@ static int replay_record(void *ud, uint8_t type, const void *payload, size_t len
 {
     srv_t *srv = ud;
     (void)lsn;
-    if (st_apply(srv->st, type, payload, len) != 0) {
+    if (st_replay_add(srv->replayer, type, payload, len) != 0) {
         /* CRC-valid but not understood: a bug or a foreign record. Keep going; say so. */
         if (srv->replay_skipped++ < 10)
             slog_warn("replay skipped a record it could not apply", "type=%u len=%zu lsn=%llu", type, len,
@@ -449,7 +449,11 @@ int srv_run(const srv_config_t *cfg_in)
     uint64_t expect = log_disk_bytes(logdir) / 200;
     st_reserve_events(srv->st, expect < (16u << 20) ? expect : (16u << 20));
     /* Replay while the loops already answer /healthz and /readyz (not ready yet). */
-    if (log_replay(log, replay_record, srv, &srv->replay) != 0)
+    srv->replayer = st_replay_new(srv->st);
+    int replayed = log_replay(log, replay_record, srv, &srv->replay);
+    st_replay_finish(srv->replayer); /* the last events applied */
+    srv->replayer = NULL;
+    if (replayed != 0)
         goto out;
     double secs = srv->replay.seconds;
     slog_info("replay done", "records=%llu bytes=%llu segments=%u seconds=%.3f records_per_s=%.0f truncated_bytes=%llu",

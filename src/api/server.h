@@ -71,6 +71,7 @@ struct srv {
     int64_t started_ms;
     log_replay_stats_t replay;
     uint64_t replay_skipped;
+    st_replay_t *replayer; /* while replaying */
     srv_thread_t *threads;
     rec_cache_t *cache;
     shown_t *shown;

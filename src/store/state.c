@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SEEN_SEED 0xa15e5eedull
 /* Recent distinct items each event is paired with in the co-occurrence tables. Fewer,
@@ -195,13 +196,6 @@ static uint32_t user_id(state_t *st, const char *s, size_t n)
     return id;
 }
 
-static uint32_t session_id(state_t *st, const char *s, size_t n)
-{
-    uint32_t id = intern_put(st->sessions, s, n, NULL);
-    ENSURE(st->session, st->session_cap, id, session_init);
-    return id;
-}
-
 static uint64_t seen_hash(const char *id, size_t n)
 {
     uint64_t h = hash_bytes(id, n, SEEN_SEED);
@@ -322,20 +316,45 @@ static void update_cooc(state_t *st, const prof_t *p, uint32_t item, int type, i
     }
 }
 
-static void apply_event(state_t *st, const evt_t *e)
+/* An event with its ids interned: what applying it needs, and nothing of its text. */
+typedef struct {
+    uint32_t uid, sid, iid, oid; /* INTERN_NONE when absent */
+    int64_t ts_ms;
+    double price;
+    uint32_t quantity;
+    uint8_t type;
+} st_ev_t;
+
+/* The first half of applying an event: the event-id set and the id tables, the only
+ * parts of the state it touches (so that replay can run it on a thread of its own). */
+static void resolve_event(state_t *st, const evt_t *e, st_ev_t *r)
 {
     if (e->event_id.p)
         seen_add(st, e->event_id.p, e->event_id.n);
+    r->uid = e->user_id.p ? intern_put(st->users, e->user_id.p, e->user_id.n, NULL) : INTERN_NONE;
+    r->sid = e->session_id.p ? intern_put(st->sessions, e->session_id.p, e->session_id.n, NULL) : INTERN_NONE;
+    r->iid = e->item_id.p ? intern_put(st->items, e->item_id.p, e->item_id.n, NULL) : INTERN_NONE;
+    r->oid = e->type == EVT_PURCHASE && e->order_id.p ? intern_put(st->orders, e->order_id.p, e->order_id.n, NULL)
+                                                       : INTERN_NONE;
+    r->ts_ms = e->ts_ms;
+    r->price = e->price;
+    r->quantity = e->quantity;
+    r->type = (uint8_t)e->type;
+}
+
+/* The second half: everything else, from ids alone (never the id tables). */
+static void apply_resolved(state_t *st, const st_ev_t *e)
+{
     st->events++;
     st->by_type[e->type]++;
     if (e->ts_ms > st->last_event_ms)
         st->last_event_ms = e->ts_ms;
 
-    uint32_t uid = INTERN_NONE, sid = INTERN_NONE;
-    if (e->user_id.p)
-        uid = user_id(st, e->user_id.p, e->user_id.n);
-    if (e->session_id.p) {
-        sid = session_id(st, e->session_id.p, e->session_id.n);
+    uint32_t uid = e->uid, sid = e->sid;
+    if (uid != INTERN_NONE)
+        ENSURE(st->user, st->user_cap, uid, user_init);
+    if (sid != INTERN_NONE) {
+        ENSURE(st->session, st->session_cap, sid, session_init);
         st_session_t *s = &st->session[sid];
         if (uid != INTERN_NONE)
             s->user = uid; /* the session logged in */
@@ -351,9 +370,9 @@ static void apply_event(state_t *st, const evt_t *e)
     if (e->type == EVT_PURCHASE && e->price > 0)
         value = e->price * qty;
 
-    uint32_t iid = INTERN_NONE;
-    if (e->item_id.p) {
-        iid = item_id(st, e->item_id.p, e->item_id.n); /* may move st->item */
+    uint32_t iid = e->iid;
+    if (iid != INTERN_NONE) {
+        ENSURE(st->item, st->item_cap, iid, item_init);
         st_item_t *it = &st->item[iid];
         it->counts[e->type]++;
         if (e->ts_ms > it->last_event_ms)
@@ -384,10 +403,9 @@ static void apply_event(state_t *st, const evt_t *e)
         if (e->type == EVT_PURCHASE) {
             u->units += qty;
             u->revenue += value;
-            uint32_t oid = e->order_id.p ? intern_put(st->orders, e->order_id.p, e->order_id.n, NULL) : INTERN_NONE;
-            if (oid == INTERN_NONE || oid != u->last_order)
+            if (e->oid == INTERN_NONE || e->oid != u->last_order)
                 u->orders++;
-            u->last_order = oid;
+            u->last_order = e->oid;
         }
     }
 
@@ -404,6 +422,13 @@ static void apply_event(state_t *st, const evt_t *e)
         update_cooc(st, &st->prof[pid], iid, e->type, e->ts_ms);
     }
     prof_observe(&st->prof[pid], &pe, &st->cfg.prof);
+}
+
+static void apply_event(state_t *st, const evt_t *e)
+{
+    st_ev_t r;
+    resolve_event(st, e, &r);
+    apply_resolved(st, &r);
 }
 
 static int decode_doc(const void *p, size_t n, const char **id, size_t *idn, json_t **doc)
@@ -597,6 +622,185 @@ int st_apply(state_t *st, uint8_t type, const void *payload, size_t len)
     default:
         return -1;
     }
+}
+
+/* ---- replay on two threads ---------------------------------------------------------- */
+
+#define RP_BLOCK 4096 /* resolved events handed over at a time */
+#define RP_BLOCKS 8   /* blocks in flight */
+#define RP_STAGE 32   /* events decoded and their table slots prefetched before resolving */
+#define RP_STAGE_BYTES (64u << 10)
+
+struct st_replay {
+    state_t *st;
+    st_ev_t *blk[RP_BLOCKS];
+    uint32_t len[RP_BLOCKS];
+    uint64_t head, tail; /* blocks published, blocks applied (under mu) */
+    st_ev_t *cur;        /* the block being filled (slot head % RP_BLOCKS), or NULL */
+    uint32_t ncur;
+    /* Decoded events waiting to be resolved, their bytes copied into stage_buf (the
+     * log's buffer may be reused once the callback returns). */
+    evt_t stage[RP_STAGE];
+    uint32_t nstage;
+    size_t stage_used;
+    char *stage_buf;
+    int done, threaded;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t th;
+};
+
+static void *replay_worker(void *arg)
+{
+    st_replay_t *r = arg;
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        while (r->tail == r->head && !r->done)
+            pthread_cond_wait(&r->cv, &r->mu);
+        if (r->tail == r->head)
+            break;
+        uint32_t slot = (uint32_t)(r->tail % RP_BLOCKS), n = r->len[slot];
+        pthread_mutex_unlock(&r->mu);
+        for (uint32_t i = 0; i < n; i++)
+            apply_resolved(r->st, &r->blk[slot][i]);
+        pthread_mutex_lock(&r->mu);
+        r->tail++;
+        pthread_cond_broadcast(&r->cv);
+    }
+    pthread_mutex_unlock(&r->mu);
+    return NULL;
+}
+
+st_replay_t *st_replay_new(state_t *st)
+{
+    st_replay_t *r = calloc(1, sizeof *r);
+    if (!r)
+        abort();
+    r->st = st;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->cv, NULL);
+    /* One core: no second thread to hand work to. */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus > 1) {
+        for (int b = 0; b < RP_BLOCKS; b++) {
+            r->blk[b] = malloc(RP_BLOCK * sizeof *r->blk[b]);
+            if (!r->blk[b])
+                abort();
+        }
+        r->stage_buf = malloc(RP_STAGE_BYTES);
+        if (!r->stage_buf)
+            abort();
+        r->threaded = pthread_create(&r->th, NULL, replay_worker, r) == 0;
+    }
+    return r;
+}
+
+/* Hands the block being filled to the worker. */
+static void rp_publish(st_replay_t *r)
+{
+    if (!r->cur)
+        return;
+    pthread_mutex_lock(&r->mu);
+    r->len[r->head % RP_BLOCKS] = r->ncur;
+    r->head++;
+    pthread_cond_broadcast(&r->cv);
+    pthread_mutex_unlock(&r->mu);
+    r->cur = NULL;
+    r->ncur = 0;
+}
+
+/* Waits until the worker has applied all but `keep` published blocks. */
+static void rp_wait(st_replay_t *r, uint64_t keep)
+{
+    pthread_mutex_lock(&r->mu);
+    while (r->head - r->tail > keep)
+        pthread_cond_wait(&r->cv, &r->mu);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* Resolves one event into the block being filled. */
+static void rp_resolve(st_replay_t *r, const evt_t *e)
+{
+    if (!r->cur) {
+        rp_wait(r, RP_BLOCKS - 1); /* a free slot */
+        r->cur = r->blk[r->head % RP_BLOCKS];
+    }
+    resolve_event(r->st, e, &r->cur[r->ncur++]);
+    if (r->ncur == RP_BLOCK)
+        rp_publish(r);
+}
+
+static void rp_flush_stage(st_replay_t *r)
+{
+    for (uint32_t i = 0; i < r->nstage; i++)
+        rp_resolve(r, &r->stage[i]);
+    r->nstage = 0;
+    r->stage_used = 0;
+}
+
+/* The table slots resolving e will read: fetched while the events before it resolve. */
+static void rp_prefetch(const state_t *st, const evt_t *e)
+{
+    if (e->event_id.p && st->seen)
+        __builtin_prefetch(&st->seen[seen_hash(e->event_id.p, e->event_id.n) & st->seen_mask]);
+    if (e->user_id.p)
+        intern_prefetch(st->users, e->user_id.p, e->user_id.n);
+    if (e->session_id.p)
+        intern_prefetch(st->sessions, e->session_id.p, e->session_id.n);
+    if (e->item_id.p)
+        intern_prefetch(st->items, e->item_id.p, e->item_id.n);
+}
+
+int st_replay_add(st_replay_t *r, uint8_t type, const void *payload, size_t len)
+{
+    if (!r->threaded)
+        return st_apply(r->st, type, payload, len);
+    if (type != REC_EVENT || len > RP_STAGE_BYTES) {
+        /* Catalog, customers, rules (rare): applied here once everything before is. */
+        rp_flush_stage(r);
+        if (type == REC_EVENT) {
+            evt_t e;
+            if (evt_decode(payload, len, &e) != 0)
+                return -1;
+            rp_resolve(r, &e);
+            return 0;
+        }
+        rp_publish(r);
+        rp_wait(r, 0);
+        return st_apply(r->st, type, payload, len);
+    }
+    if (r->nstage == RP_STAGE || r->stage_used + len > RP_STAGE_BYTES)
+        rp_flush_stage(r);
+    char *copy = r->stage_buf + r->stage_used;
+    memcpy(copy, payload, len);
+    evt_t *e = &r->stage[r->nstage];
+    if (evt_decode(copy, len, e) != 0)
+        return -1;
+    r->stage_used += len;
+    r->nstage++;
+    rp_prefetch(r->st, e);
+    return 0;
+}
+
+void st_replay_finish(st_replay_t *r)
+{
+    if (!r)
+        return;
+    if (r->threaded) {
+        rp_flush_stage(r);
+        rp_publish(r);
+        pthread_mutex_lock(&r->mu);
+        r->done = 1;
+        pthread_cond_broadcast(&r->cv);
+        pthread_mutex_unlock(&r->mu);
+        pthread_join(r->th, NULL);
+    }
+    for (int b = 0; b < RP_BLOCKS; b++)
+        free(r->blk[b]);
+    free(r->stage_buf);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+    free(r);
 }
 
 uint32_t st_profile_of(const state_t *st, const evt_t *e)

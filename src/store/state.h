@@ -107,6 +107,18 @@ void st_free(state_t *st);
 
 /* Applies one log record. Returns 0, or -1 when the payload is malformed. */
 int st_apply(state_t *st, uint8_t type, const void *payload, size_t len);
+
+/* Replay on two threads: the log reader's thread decodes each event and interns its ids
+ * (st_replay_add), a second thread applies what was resolved, in log order, handed over
+ * in bounded blocks; other records wait for the hand-over to drain and are applied in
+ * place. The state that results is st_apply's, record by record (tests/test-log.c
+ * compares them). Nothing else may touch st until st_replay_finish. One CPU: st_apply
+ * directly. Caller owns; st_replay_finish waits for the last event and frees. */
+typedef struct st_replay st_replay_t;
+st_replay_t *st_replay_new(state_t *st);
+/* As st_apply (-1: a record that cannot be decoded). */
+int st_replay_add(st_replay_t *r, uint8_t type, const void *payload, size_t len);
+void st_replay_finish(st_replay_t *r);
 /* Sizes the event-id set for n ids up front (replay knows roughly how many are coming),
  * so that it is not rehashed again and again while it fills. */
 void st_reserve_events(state_t *st, uint64_t n);

@@ -103,6 +103,11 @@ static uint32_t lookup(const intern_t *t, const char *s, size_t n, uint64_t h, u
     }
 }
 
+void intern_prefetch(const intern_t *t, const char *s, size_t n)
+{
+    __builtin_prefetch(&t->slots[(uint32_t)hash_bytes(s, n, SEED) & t->mask]);
+}
+
 uint32_t intern_get(const intern_t *t, const char *s, size_t n)
 {
     uint32_t slot;

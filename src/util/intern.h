@@ -15,6 +15,9 @@ intern_t *intern_new(void);
 void intern_free(intern_t *t);
 /* Returns the id of s, adding it when new (*added set to 1 then, when added != NULL). */
 uint32_t intern_put(intern_t *t, const char *s, size_t n, int *added);
+/* Starts bringing the table slot of s into the cache, so that a look-up of s soon after
+ * waits less on memory (replay looks ids up a batch at a time). */
+void intern_prefetch(const intern_t *t, const char *s, size_t n);
 /* Returns the id of s or INTERN_NONE. */
 uint32_t intern_get(const intern_t *t, const char *s, size_t n);
 /* The string of an id (NUL-terminated), and its length. */

@@ -1,0 +1,210 @@
+/* Replay on two threads (st_replay_*) against st_apply record by record: the same log
+ * must give the same state, field by field, whatever the hand-over between the threads
+ * (blocks, the decode stage, catalog records that make it drain). */
+#include "harness.h"
+#include "ingest/event.h"
+#include "store/state.h"
+#include "test.h"
+
+#include <stddef.h>
+
+typedef struct {
+    uint8_t type;
+    buf_t b;
+} rec_t;
+
+static uint64_t rnd(uint64_t *s)
+{
+    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
+    return *s >> 33;
+}
+
+static void item_put(rec_t *r, int i, int cat)
+{
+    char id[16], json[200];
+    snprintf(id, sizeof id, "i%d", i);
+    snprintf(json, sizeof json, "{\"item_id\":\"%s\",\"title\":\"Thing %d\",\"categories\":[\"C%d\",\"C%d/%d\"],"
+             "\"brand\":\"B%d\",\"price\":%d.5,\"in_stock\":true}", id, i, cat, cat, i % 3, i % 7, 1 + i % 40);
+    json_error_t je;
+    json_t *doc = json_loads(json, 0, &je);
+    ASSERT(doc);
+    r->type = REC_ITEM_PUT;
+    buf_init(&r->b);
+    st_encode_doc(&r->b, id, strlen(id), doc);
+    json_decref(doc);
+}
+
+/* A log of n records: a catalog, then events (customers, anonymous sessions that log in,
+ * orders, repeated event ids), with catalog changes, a customer document and a damaged
+ * record in the middle. */
+static rec_t *make_log(size_t n, uint64_t seed)
+{
+    rec_t *r = calloc(n, sizeof *r);
+    ASSERT(r);
+    size_t k = 0;
+    for (int i = 0; i < 150 && k < n; i++)
+        item_put(&r[k++], i, i % 5);
+    uint64_t s = seed;
+    int64_t ts = 1764000000000LL;
+    char user[16], sess[16], item[16], order[16], eid[24];
+    while (k < n) {
+        uint64_t x = rnd(&s);
+        if (k % 5000 == 2500) { /* the catalog changes while events flow */
+            item_put(&r[k++], (int)(x % 170), (int)(x % 9));
+            continue;
+        }
+        if (k % 7001 == 3000) {
+            r[k].type = REC_USER_PUT;
+            buf_init(&r[k].b);
+            json_t *doc = json_pack("{s:s,s:s}", "user_id", "u7", "tier", "gold");
+            st_encode_doc(&r[k].b, "u7", 2, doc);
+            json_decref(doc);
+            k++;
+            continue;
+        }
+        if (k == n / 2) { /* not a decodable event */
+            r[k].type = REC_EVENT;
+            buf_init(&r[k].b);
+            buf_puts(&r[k].b, "\x07garbage");
+            k++;
+            continue;
+        }
+        evt_t e = {0};
+        e.type = (int)(x % EVT__COUNT);
+        ts += (int64_t)(x % 90000);
+        e.ts_ms = ts - (int64_t)(rnd(&s) % 3 == 0 ? rnd(&s) % 600000 : 0); /* some late */
+        e.price = x % 4 ? (double)(x % 50) : -1;
+        e.quantity = (uint32_t)(x % 3);
+        int u = (int)(rnd(&s) % 300), ss = (int)(rnd(&s) % 200);
+        snprintf(user, sizeof user, "u%d", u);
+        snprintf(sess, sizeof sess, "s%d", ss);
+        snprintf(item, sizeof item, "i%d", (int)(rnd(&s) % 170));
+        snprintf(order, sizeof order, "o%d", (int)(k / 4));
+        snprintf(eid, sizeof eid, "e%d", (int)(rnd(&s) % 15000)); /* repeats */
+        uint64_t who = rnd(&s) % 3; /* 0: customer, 1: anonymous, 2: both (a login) */
+        if (who != 1)
+            e.user_id = (strv_t){user, strlen(user)};
+        if (who != 0)
+            e.session_id = (strv_t){sess, strlen(sess)};
+        if (e.type != EVT_SEARCH)
+            e.item_id = (strv_t){item, strlen(item)};
+        else
+            e.query = (strv_t){"mug", 3};
+        if (e.type == EVT_PURCHASE && x % 2)
+            e.order_id = (strv_t){order, strlen(order)};
+        if (x % 2)
+            e.event_id = (strv_t){eid, strlen(eid)};
+        r[k].type = REC_EVENT;
+        buf_init(&r[k].b);
+        evt_encode(&e, &r[k].b);
+        k++;
+    }
+    return r;
+}
+
+static void same_table(const intern_t *a, const intern_t *b)
+{
+    ASSERT_EQ(intern_count(a), intern_count(b));
+    for (uint32_t i = 0; i < intern_count(a); i++) {
+        size_t na, nb;
+        const char *sa = intern_str(a, i, &na), *sb = intern_str(b, i, &nb);
+        ASSERT(na == nb && memcmp(sa, sb, na) == 0);
+    }
+}
+
+static void same_cooc(const cooc_t *a, const cooc_t *b, uint32_t nitems)
+{
+    for (uint32_t i = 0; i < nitems; i++) {
+        const cooc_slot_t *sa, *sb;
+        size_t na = cooc_get(a, i, &sa), nb = cooc_get(b, i, &sb);
+        ASSERT_EQ(na, nb);
+        ASSERT(na == 0 || memcmp(sa, sb, na * sizeof *sa) == 0);
+    }
+}
+
+static void same_state(const state_t *a, const state_t *b)
+{
+    ASSERT_EQ(a->events, b->events);
+    ASSERT(memcmp(a->by_type, b->by_type, sizeof a->by_type) == 0);
+    ASSERT_EQ(a->last_event_ms, b->last_event_ms);
+    ASSERT_EQ(a->seen_count, b->seen_count);
+    same_table(a->users, b->users);
+    same_table(a->items, b->items);
+    same_table(a->sessions, b->sessions);
+    same_table(a->orders, b->orders);
+    same_table(a->categories, b->categories);
+    for (uint32_t i = 0; i < intern_count(a->items); i++) {
+        const st_item_t *x = &a->item[i], *y = &b->item[i];
+        ASSERT(memcmp(x->counts, y->counts, sizeof x->counts) == 0);
+        ASSERT(x->last_event_ms == y->last_event_ms && x->pop_ms == y->pop_ms);
+        ASSERT(x->pop_short == y->pop_short && x->pop_long == y->pop_long);
+        ASSERT(x->price == y->price && x->category == y->category && x->brand == y->brand);
+        ASSERT((x->doc == NULL) == (y->doc == NULL));
+    }
+    for (uint32_t i = 0; i < intern_count(a->users); i++) {
+        const st_user_t *x = &a->user[i], *y = &b->user[i];
+        ASSERT(memcmp(x->counts, y->counts, sizeof x->counts) == 0);
+        ASSERT(x->first_seen_ms == y->first_seen_ms && x->last_seen_ms == y->last_seen_ms);
+        ASSERT(x->orders == y->orders && x->last_order == y->last_order && x->units == y->units);
+        ASSERT(x->revenue == y->revenue && x->prof == y->prof);
+        ASSERT((x->doc == NULL) == (y->doc == NULL));
+    }
+    for (uint32_t i = 0; i < intern_count(a->sessions); i++)
+        ASSERT(memcmp(&a->session[i], &b->session[i], sizeof a->session[i]) == 0);
+    ASSERT_EQ(a->nprof, b->nprof);
+    for (uint32_t i = 0; i < a->nprof; i++) {
+        const prof_t *x = &a->prof[i], *y = &b->prof[i];
+        ASSERT(memcmp(x, y, offsetof(prof_t, bought)) == 0);
+        ASSERT_EQ(x->nbought, y->nbought);
+        for (uint32_t k = 0; k < x->nbought; k++) /* field by field: the struct has padding */
+            ASSERT(x->bought[k].item == y->bought[k].item && x->bought[k].count == y->bought[k].count &&
+                   x->bought[k].last_s == y->bought[k].last_s);
+    }
+    same_cooc(a->coview, b->coview, intern_count(a->items));
+    same_cooc(a->cobuy, b->cobuy, intern_count(a->items));
+}
+
+TEST(two_threads_rebuild_what_one_builds)
+{
+    /* Past several hand-over blocks (4,096 events) and many decode stages (32). */
+    size_t n = 30000;
+    rec_t *log = make_log(n, 42);
+    state_t *a = st_new(), *b = st_new();
+    st_replay_t *r = st_replay_new(b);
+    int bad = 0;
+    for (size_t k = 0; k < n; k++) {
+        int ra = st_apply(a, log[k].type, log[k].b.data, log[k].b.len);
+        int rb = st_replay_add(r, log[k].type, log[k].b.data, log[k].b.len);
+        ASSERT_EQ(ra, rb); /* the damaged record is refused by both */
+        bad += ra != 0;
+        /* The caller's buffer is reused at once, as the log reader's is. */
+        memset(log[k].b.data, 0xee, log[k].b.len);
+    }
+    st_replay_finish(r);
+    ASSERT_EQ(bad, 1);
+    ASSERT(a->events > 25000);
+    same_state(a, b);
+    ASSERT(a->nprof > 100 && a->user[intern_get(a->users, "u7", 2)].doc);
+    for (size_t k = 0; k < n; k++)
+        buf_free(&log[k].b);
+    free(log);
+    st_free(a);
+    st_free(b);
+}
+
+TEST(an_empty_replay_and_one_of_catalog_only)
+{
+    state_t *st = st_new();
+    st_replay_finish(st_replay_new(st));
+    st_replay_t *r = st_replay_new(st);
+    rec_t one;
+    item_put(&one, 1, 1);
+    ASSERT_EQ(st_replay_add(r, one.type, one.b.data, one.b.len), 0);
+    st_replay_finish(r);
+    ASSERT_EQ(intern_count(st->items), 1);
+    ASSERT(st->item[0].doc);
+    buf_free(&one.b);
+    st_free(st);
+}
+
+TEST_MAIN(TEST_ENTRY(two_threads_rebuild_what_one_builds), TEST_ENTRY(an_empty_replay_and_one_of_catalog_only))
