@@ -1019,7 +1019,7 @@ model_t *seq_train(const ix_matrix_t *x, const seq_opts_t *o, char *err, size_t 
      * moving the rows a step did not touch, which learns faster per epoch (Beauty:
      * validation NDCG@10 0.052 against 0.038 after 10 epochs). */
     int lazy = o->lazy_adam < 0 ? ni > SEQ_LAZY_ITEMS : o->lazy_adam;
-    uint32_t *rows = nneg && lazy ? malloc(((size_t)o->batch * L + nneg) * sizeof *rows) : NULL;
+    uint32_t *rows = nneg && lazy ? malloc(((size_t)o->batch * (L + 1) + nneg) * sizeof *rows) : NULL;
     uint64_t *stamp = rows ? calloc(ni, sizeof *stamp) : NULL; /* the last step that listed a row */
     if (rows && !stamp)
         abort();

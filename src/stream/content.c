@@ -26,7 +26,8 @@ typedef struct {
 
 typedef struct {
     uint32_t item;
-    float tf;
+    float tf; /* the term's frequency divided by sqrt(the item's term count): the search's
+                 first pass sums these into its estimate without touching the item */
 } posting_t;
 
 typedef struct {
@@ -41,6 +42,12 @@ struct content {
     citem_t *item; /* by item id */
     uint32_t item_cap;
     uint32_t nlive; /* items with terms */
+    /* Each term's idf, ln(1 + idf_n / df), kept up to date as documents come and go, so
+     * that a query reads it instead of computing a logarithm per term of every candidate.
+     * idf_n is nlive when the table was last refreshed: within 5% of it (a refresh when
+     * the catalog drifts further), which moves no ranking that matters. */
+    float *idfv;
+    uint32_t idf_cap, idf_n;
 };
 
 /* Field weights: a title word says more than a description word; a word pair is kept
@@ -99,6 +106,7 @@ void ct_free(content_t *c)
         free(c->post[t].v);
     free(c->item);
     free(c->post);
+    free(c->idfv);
     intern_free(c->terms);
     free(c);
 }
@@ -232,6 +240,26 @@ static void collect(terms_t *t, json_t *doc)
 
 /* ---- the index ---------------------------------------------------------------------- */
 
+static float fast_ln(float x);
+
+static void set_idf(content_t *c, uint32_t term)
+{
+    c->idfv = grow(c->idfv, &c->idf_cap, term, sizeof *c->idfv);
+    uint32_t df = term < c->post_cap ? c->post[term].n : 0;
+    c->idfv[term] = df ? fast_ln(1.0f + (float)c->idf_n / (float)df) : 0;
+}
+
+/* After nlive changed: the whole table again once it is 5% off. */
+static void refresh_idf(content_t *c)
+{
+    uint32_t n = c->idf_n, d = c->nlive > n ? c->nlive - n : n - c->nlive;
+    if (d == 0 || (n && d * 20 < n))
+        return;
+    c->idf_n = c->nlive;
+    for (uint32_t t = 0; t < c->post_cap; t++)
+        set_idf(c, t);
+}
+
 static void remove_item(content_t *c, uint32_t item)
 {
     citem_t *it = &c->item[item];
@@ -249,6 +277,8 @@ static void remove_item(content_t *c, uint32_t item)
                 mf->pos = at;
         }
     }
+    for (uint32_t i = 0; i < it->n; i++)
+        set_idf(c, it->f[i].term);
     if (it->n)
         c->nlive--;
     free(it->f);
@@ -260,8 +290,10 @@ void ct_item_set(content_t *c, uint32_t item, json_t *doc)
 {
     c->item = grow(c->item, &c->item_cap, item, sizeof *c->item);
     remove_item(c, item);
-    if (!doc)
+    if (!doc) {
+        refresh_idf(c);
         return;
+    }
     terms_t *t = malloc(sizeof *t);
     if (!t)
         abort();
@@ -285,11 +317,13 @@ void ct_item_set(content_t *c, uint32_t item, json_t *doc)
                     abort();
             }
             it->f[i] = (feat_t){term, t->f[i].tf, pl->n};
-            pl->v[pl->n++] = (posting_t){item, t->f[i].tf};
+            pl->v[pl->n++] = (posting_t){item, t->f[i].tf / sqrtf((float)t->n)};
+            set_idf(c, term);
         }
         c->nlive++;
     }
     free(t);
+    refresh_idf(c);
 }
 
 int ct_has(const content_t *c, uint32_t item)
@@ -315,8 +349,7 @@ static float fast_ln(float x)
 
 static float idf(const content_t *c, uint32_t term)
 {
-    uint32_t df = term < c->post_cap ? c->post[term].n : 0;
-    return df ? fast_ln(1.0f + (float)c->nlive / (float)df) : 0;
+    return term < c->idf_cap ? c->idfv[term] : 0;
 }
 
 static float norm_of(const content_t *c, uint32_t item)
@@ -431,8 +464,8 @@ size_t ct_search(const content_t *c, const ct_query_t *q_in, vec_hit_t *out, siz
     size_t cap = 64;
     while (cap < total * 2)
         cap *= 2;
-    /* Pass 1: the dot product over the walked terms, from the postings alone (they hold
-     * the term frequencies), per candidate. */
+    /* Pass 1: the estimate over the walked terms, from the postings alone, per
+     * candidate. */
     vec_hit_t *tab = malloc(cap * sizeof *tab);
     if (!tab)
         abort();
@@ -454,15 +487,15 @@ size_t ct_search(const content_t *c, const ct_query_t *q_in, vec_hit_t *out, siz
         }
     }
     /* Pass 2: the best CT_RESCORE k of those by partial dot over sqrt(terms) (a norm
-     * estimate that needs no weights), then the exact cosine over all their terms. */
+     * estimate that needs no weights, folded into the postings), then the exact cosine
+     * over all their terms. */
     size_t want = CT_RESCORE * k, short_n = 0;
     vec_hit_t *shortlist = malloc(want * sizeof *shortlist);
     if (!shortlist)
         abort();
     for (size_t i = 0; i < cap; i++)
         if (tab[i].item != UINT32_MAX && tab[i].score > 0)
-            vec_heap_offer(shortlist, &short_n, want,
-                           (vec_hit_t){tab[i].item, tab[i].score / sqrtf((float)c->item[tab[i].item].n)});
+            vec_heap_offer(shortlist, &short_n, want, tab[i]);
     size_t got = 0;
     for (size_t i = 0; i < short_n; i++) {
         uint32_t item = shortlist[i].item;
