@@ -53,11 +53,12 @@ static rec_t *make_log(size_t n, uint64_t seed)
             item_put(&r[k++], (int)(x % 170), (int)(x % 9));
             continue;
         }
-        if (k % 7001 == 3000) {
+        if (k % 997 == 300) { /* customer documents between events, new customers too */
             r[k].type = REC_USER_PUT;
             buf_init(&r[k].b);
-            json_t *doc = json_pack("{s:s,s:s}", "user_id", "u7", "tier", "gold");
-            st_encode_doc(&r[k].b, "u7", 2, doc);
+            snprintf(user, sizeof user, "u%d", k % 7 ? (int)(x % 400) : 7);
+            json_t *doc = json_pack("{s:s,s:i}", "user_id", user, "tier", (int)(k % 5));
+            st_encode_doc(&r[k].b, user, strlen(user), doc);
             json_decref(doc);
             k++;
             continue;
@@ -147,7 +148,7 @@ static void same_state(const state_t *a, const state_t *b)
         ASSERT(x->first_seen_ms == y->first_seen_ms && x->last_seen_ms == y->last_seen_ms);
         ASSERT(x->orders == y->orders && x->last_order == y->last_order && x->units == y->units);
         ASSERT(x->revenue == y->revenue && x->prof == y->prof);
-        ASSERT((x->doc == NULL) == (y->doc == NULL));
+        ASSERT((x->doc == NULL) == (y->doc == NULL) && (!x->doc || json_equal(x->doc, y->doc)));
     }
     for (uint32_t i = 0; i < intern_count(a->sessions); i++)
         ASSERT(memcmp(&a->session[i], &b->session[i], sizeof a->session[i]) == 0);

@@ -323,6 +323,7 @@ typedef struct {
     double price;
     uint32_t quantity;
     uint8_t type;
+    json_t *doc; /* replay only: a customer document for uid (no event), owned */
 } st_ev_t;
 
 /* The first half of applying an event: the event-id set and the id tables, the only
@@ -340,6 +341,7 @@ static void resolve_event(state_t *st, const evt_t *e, st_ev_t *r)
     r->price = e->price;
     r->quantity = e->quantity;
     r->type = (uint8_t)e->type;
+    r->doc = NULL;
 }
 
 /* The second half: everything else, from ids alone (never the id tables). */
@@ -661,8 +663,16 @@ static void *replay_worker(void *arg)
             break;
         uint32_t slot = (uint32_t)(r->tail % RP_BLOCKS), n = r->len[slot];
         pthread_mutex_unlock(&r->mu);
-        for (uint32_t i = 0; i < n; i++)
-            apply_resolved(r->st, &r->blk[slot][i]);
+        for (uint32_t i = 0; i < n; i++) {
+            const st_ev_t *e = &r->blk[slot][i];
+            if (e->doc) { /* a customer document, as st_apply's REC_USER_PUT */
+                ENSURE(r->st->user, r->st->user_cap, e->uid, user_init);
+                json_decref(r->st->user[e->uid].doc);
+                r->st->user[e->uid].doc = e->doc;
+            } else {
+                apply_resolved(r->st, e);
+            }
+        }
         pthread_mutex_lock(&r->mu);
         r->tail++;
         pthread_cond_broadcast(&r->cv);
@@ -718,16 +728,27 @@ static void rp_wait(st_replay_t *r, uint64_t keep)
     pthread_mutex_unlock(&r->mu);
 }
 
-/* Resolves one event into the block being filled. */
-static void rp_resolve(st_replay_t *r, const evt_t *e)
+/* The next entry of the block being filled. */
+static st_ev_t *rp_next(st_replay_t *r)
 {
     if (!r->cur) {
         rp_wait(r, RP_BLOCKS - 1); /* a free slot */
         r->cur = r->blk[r->head % RP_BLOCKS];
     }
-    resolve_event(r->st, e, &r->cur[r->ncur++]);
+    return &r->cur[r->ncur++];
+}
+
+static void rp_done(st_replay_t *r)
+{
     if (r->ncur == RP_BLOCK)
         rp_publish(r);
+}
+
+/* Resolves one event into the block being filled. */
+static void rp_resolve(st_replay_t *r, const evt_t *e)
+{
+    resolve_event(r->st, e, rp_next(r));
+    rp_done(r);
 }
 
 static void rp_flush_stage(st_replay_t *r)
@@ -755,6 +776,22 @@ int st_replay_add(st_replay_t *r, uint8_t type, const void *payload, size_t len)
 {
     if (!r->threaded)
         return st_apply(r->st, type, payload, len);
+    if (type == REC_USER_PUT) {
+        /* Customer documents come by the million in a bulk load: parsed and interned here,
+         * stored by the applier, in log order, without draining the hand-over. */
+        const char *id;
+        size_t idn;
+        json_t *doc;
+        if (decode_doc(payload, len, &id, &idn, &doc) != 0)
+            return -1;
+        rp_flush_stage(r);
+        st_ev_t *e = rp_next(r);
+        memset(e, 0, sizeof *e);
+        e->uid = intern_put(r->st->users, id, idn, NULL);
+        e->doc = doc;
+        rp_done(r);
+        return 0;
+    }
     if (type != REC_EVENT || len > RP_STAGE_BYTES) {
         /* Catalog, customers, rules (rare): applied here once everything before is. */
         rp_flush_stage(r);
