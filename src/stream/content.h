@@ -48,7 +48,7 @@ void ct_query_trim(ct_query_t *q);
  * items) is not walked (it still counts in the similarity of the CT_RESCORE k best by a
  * cheap estimate, which are scored exactly). Returns how many. */
 size_t ct_search(const content_t *c, const ct_query_t *q, vec_hit_t *out, size_t k);
-#define CT_MAX_POSTINGS 5000
+#define CT_MAX_POSTINGS 2000
 #define CT_RESCORE 2 /* candidates scored exactly: CT_RESCORE k, the best by a cheap estimate */
 #define CT_COMMON 50
 /* Cosine similarity of two items' TF-IDF vectors. */
