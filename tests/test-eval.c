@@ -22,7 +22,8 @@ static void put_item(log_t *l, const char *id)
     buf_free(&b);
 }
 
-static void put_purchase(log_t *l, const char *user, const char *item, int64_t ts)
+/* A purchase; order NULL: none. */
+static void put_order_line(log_t *l, const char *user, const char *item, const char *order, int64_t ts)
 {
     evt_t e = {0};
     e.type = EVT_PURCHASE;
@@ -30,6 +31,8 @@ static void put_purchase(log_t *l, const char *user, const char *item, int64_t t
     e.price = -1;
     e.user_id = (strv_t){user, strlen(user)};
     e.item_id = (strv_t){item, strlen(item)};
+    if (order)
+        e.order_id = (strv_t){order, strlen(order)};
     buf_t b;
     buf_init(&b);
     evt_encode(&e, &b);
@@ -59,7 +62,7 @@ TEST(exact_metrics_on_a_small_log)
     const char *users[] = {"u1", "u2", "u3", "u4"};
     for (int u = 0; u < 4; u++) {
         for (int i = 0; i < (u == 3 ? 4 : 3); i++)
-            put_purchase(l, users[u], items[i], t + u * 86400000LL + i * 60000);
+            put_order_line(l, users[u], items[i], NULL, t + u * 86400000LL + i * 60000);
     }
     log_close(l);
 
@@ -83,22 +86,6 @@ TEST(exact_metrics_on_a_small_log)
     ASSERT_STR_EQ(rows[1].name, "popular");
     ASSERT(fabs(rows[1].hr[0] - 0.75) < 1e-9);
     rmrf(dir);
-}
-
-static void put_order_line(log_t *l, const char *user, const char *item, const char *order, int64_t ts)
-{
-    evt_t e = {0};
-    e.type = EVT_PURCHASE;
-    e.ts_ms = ts;
-    e.price = -1;
-    e.user_id = (strv_t){user, strlen(user)};
-    e.item_id = (strv_t){item, strlen(item)};
-    e.order_id = (strv_t){order, strlen(order)};
-    buf_t b;
-    buf_init(&b);
-    evt_encode(&e, &b);
-    log_append(l, REC_EVENT, b.data, b.len);
-    buf_free(&b);
 }
 
 /* Temporal split with the first order after the cut as the target: popularity ranks X,

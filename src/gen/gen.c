@@ -5,6 +5,7 @@
 #include "gen.h"
 
 #include "../util/flags.h"
+#include "../util/hash.h"
 #include "../util/timeutil.h"
 
 #include <errno.h>
@@ -37,35 +38,28 @@ enum { EV_VIEW, EV_CLICK, EV_SEARCH, EV_ADD, EV_REMOVE, EV_PURCHASE };
 static const char *const ev_names[6] = {"view",        "click",            "search",
                                         "add_to_cart", "remove_from_cart", "purchase"};
 
-/* ---- PRNG: xoshiro256**, seeded by splitmix64 ---- */
+/* ---- PRNG: xoshiro256**, seeded by splitmix64 (hash_splitmix) ---- */
 
 typedef struct {
     uint64_t s[4];
 } rng_t;
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 /* A seed for one stream (what, index) of the run's seed, so that each customer's or
  * item's draws do not depend on the order anything else is generated in. */
 static uint64_t mix(uint64_t seed, uint64_t what, uint64_t idx)
 {
     uint64_t x = seed ^ (what * 0xd1b54a32d192ed03ull);
-    splitmix64(&x);
+    hash_splitmix(&x);
     x ^= idx * 0x8cb92ba72f3d8dd7ull;
-    return splitmix64(&x);
+    return hash_splitmix(&x);
 }
 
 static void rng_seed(rng_t *r, uint64_t seed)
 {
     uint64_t x = seed;
     for (int i = 0; i < 4; i++)
-        r->s[i] = splitmix64(&x);
+        r->s[i] = hash_splitmix(&x);
 }
 
 static inline uint64_t rotl(uint64_t x, int k)

@@ -7,6 +7,7 @@
 
 #include "ials.h"
 
+#include "../util/hash.h"
 #include "../util/par.h"
 #include "../util/timeutil.h"
 #include "../util/vec.h"
@@ -26,11 +27,7 @@
 #define ADAM_EPS 1e-8f
 #define FULL_CHUNK 512 /* tokens per logits block of the full softmax */
 
-#if defined(__x86_64__) && !defined(__clang__)
-#define CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define CLONES
-#endif
+#define CLONES VEC_CLONES
 
 void seq_opts_default(seq_opts_t *o)
 {
@@ -105,19 +102,12 @@ size_t seq_net_floats(uint32_t dim, uint32_t blocks, uint32_t maxlen)
     return net_map(NULL, dim, blocks, maxlen, NULL);
 }
 
-/* ---- random numbers: splitmix64, one stream per purpose ------------------------------- */
+/* ---- random numbers: splitmix64 (hash_splitmix), one stream per purpose ---------------- */
 
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 static float rng_unit(uint64_t *s) /* [0, 1) */
 {
-    return (float)(rng_next(s) >> 40) * (1.0f / 16777216.0f);
+    return (float)(hash_splitmix(s) >> 40) * (1.0f / 16777216.0f);
 }
 
 static float rng_gauss(uint64_t *s)
@@ -942,7 +932,7 @@ model_t *seq_train(const ix_matrix_t *x, const seq_opts_t *o, char *err, size_t 
         uint32_t n = (uint32_t)(x->seq_off[u + 1] - x->seq_off[u]);
         len[u] = n;
         if (n >= 3 && nval < o->valid_users && eligible &&
-            rng_next(&vrng) % eligible < o->valid_users) { /* about valid_users of them */
+            hash_splitmix(&vrng) % eligible < o->valid_users) { /* about valid_users of them */
             val_u[nval] = u;
             val_len[nval++] = n - 1;
             len[u] = n - 1;
@@ -1035,7 +1025,7 @@ model_t *seq_train(const ix_matrix_t *x, const seq_opts_t *o, char *err, size_t 
     for (uint32_t ep = 1; ep <= o->epochs; ep++) {
         uint64_t te = time_mono_ns();
         for (uint32_t i = ntrain - 1; i > 0; i--) { /* shuffle */
-            uint32_t j = (uint32_t)(rng_next(&rng) % (i + 1)), t = train_u[i];
+            uint32_t j = (uint32_t)(hash_splitmix(&rng) % (i + 1)), t = train_u[i];
             train_u[i] = train_u[j];
             train_u[j] = t;
         }
@@ -1048,7 +1038,7 @@ model_t *seq_train(const ix_matrix_t *x, const seq_opts_t *o, char *err, size_t 
             for (uint32_t i = st.from; i < st.to; i++)
                 T += len[train_u[i]] - 1 < L ? len[train_u[i]] - 1 : L;
             for (uint32_t k = 0; k < nneg; k++)
-                neg[k] = (uint32_t)(rng_next(&rng) % ni);
+                neg[k] = (uint32_t)(hash_splitmix(&rng) % ni);
             step++;
             if (rows) {
                 uint32_t nr = 0;

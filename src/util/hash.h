@@ -18,6 +18,16 @@ static inline uint64_t hash_mix(uint64_t x)
     return x;
 }
 
+/* splitmix64: advances *state and returns the next of a well-mixed sequence (a seeding
+ * and small-stream generator: aisle gen, the sequence model's sampling). */
+static inline uint64_t hash_splitmix(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
 /* Hashes len bytes: 8 bytes per step, each folded with a multiply; the tail is read
  * without going past the buffer. */
 static inline uint64_t hash_bytes(const void *data, size_t len, uint64_t seed)

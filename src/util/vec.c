@@ -10,11 +10,7 @@
 #include <immintrin.h>
 #endif
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define CLONES /* clang 14 emits target_clones without the plain symbol: baseline only */
-#endif
+#define CLONES VEC_CLONES
 
 CLONES float vec_dot(const float *restrict a, const float *restrict b, size_t n)
 {
