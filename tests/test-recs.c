@@ -171,7 +171,38 @@ TEST(anonymous_session_personalised_from_second_event)
     /* A customer Aisle never saw gets the cold-start answer, not a 404. */
     a = get("/v1/users/stranger/recommendations");
     ASSERT(json_array_size(jget(a, "items")) > 0);
-    ASSERT_STR_EQ(jstr(a, "items.0.sources.0"), "trending");
+    ASSERT_STR_EQ(jstr(a, "items.0.sources.0"), "trending"); /* listed first of its sources */
+    json_decref(a);
+    down();
+}
+
+TEST(a_newcomer_gets_what_sells_before_what_rises)
+{
+    /* The sofa sold ten times ten days ago (long-term popular, not rising); the lamp was
+     * viewed twenty times just now (rising, nothing sold). A customer Aisle never saw gets
+     * the best-seller first, the rising item after it. */
+    up();
+    char ev[4096];
+    long long ago = (long long)time(NULL) * 1000 - 10LL * 24 * 3600 * 1000;
+    size_t n = (size_t)snprintf(ev, sizeof ev, "[");
+    for (int i = 0; i < 10; i++)
+        n += (size_t)snprintf(ev + n, sizeof ev - n,
+                              "%s{\"type\":\"purchase\",\"user_id\":\"s%d\",\"item_id\":\"sofa\",\"ts\":%lld}",
+                              i ? "," : "", i, ago + i);
+    for (int i = 0; i < 20; i++)
+        n += (size_t)snprintf(ev + n, sizeof ev - n, ",{\"type\":\"view\",\"session_id\":\"l%d\",\"item_id\":\"lamp\"}", i);
+    snprintf(ev + n, sizeof ev - n, "]");
+    json_t *j = http_json(&S, "POST", "/v1/events", ev, 200);
+    ASSERT_EQ(jint(j, "accepted"), 30);
+    json_decref(j);
+    json_t *t = get("/v1/trending?n=3");
+    ASSERT_EQ(pos(t, "lamp"), 0); /* the lamp is what rises */
+    ASSERT(pos(t, "sofa") != 0);
+    json_decref(t);
+    json_t *a = get("/v1/users/stranger/recommendations?n=7");
+    ASSERT_EQ(pos(a, "sofa"), 0);
+    ASSERT_STR_EQ(jstr(a, "items.0.reasons.0"), "popular now");
+    ASSERT(pos(a, "lamp") > 0);
     json_decref(a);
     down();
 }
@@ -437,6 +468,7 @@ TEST(business_rules)
 
 TEST_MAIN(TEST_ENTRY(view_brings_coviewed_items), TEST_ENTRY(purchase_removes_item_and_lifts_bought_together),
           TEST_ENTRY(out_of_stock_and_deleted_vanish), TEST_ENTRY(anonymous_session_personalised_from_second_event),
+          TEST_ENTRY(a_newcomer_gets_what_sells_before_what_rises),
           TEST_ENTRY(filters_pagination_and_cart), TEST_ENTRY(bad_parameters),
           TEST_ENTRY(business_rules), TEST_ENTRY(repeated_items_without_click_are_demoted),
           TEST_ENTRY(customer_profile_and_item_statistics), TEST_ENTRY(cached_top_lists_are_refreshed_in_the_background))

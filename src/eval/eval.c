@@ -194,8 +194,10 @@ static int find_temporal(void *ud, uint8_t type, const void *p, size_t n, uint64
     uint64_t order = e.order_id.p ? hash_bytes(e.order_id.p, e.order_id.n, 0) : (uint64_t)e.ts_ms;
     if (t->cut == UINT64_MAX) {
         *t = (test_t){idx, item, e.ts_ms, UINT32_MAX, 0, NULL, 0, 0, order};
-    } else if (s->o->basket && order == t->order && item != t->item) {
-        /* The rest of the first order after the cut: each of its items is a right answer. */
+    } else if (((s->o->basket && order == t->order) || s->parent) && item != t->item) {
+        /* The rest of the first order after the cut: each of its items is a right answer.
+         * The ranker's split takes every later one too: the first line of an order is an
+         * arbitrary pick of it, and one example per customer is too few to learn from. */
         for (uint32_t k = 0; k < t->nbasket; k++)
             if (t->basket[k] == item)
                 return 0;

@@ -62,6 +62,7 @@ int rec_blend_parse(rec_blend_t *b, const char *list)
 #define MODEL_CANDIDATES 200 /* best items asked of each trained model */
 #define CONTENT_HIST 16      /* history items in the content profile */
 #define CONTENT_CANDIDATES 100 /* best items asked of the content index */
+#define COLD_TRENDING 0.1f   /* trending's share of a newcomer's answer (popular: 1) */
 
 typedef struct {
     uint32_t key[ACC_SLOTS];
@@ -934,14 +935,15 @@ static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, 
             personal |= n > 0;
         }
     }
-    /* Trending: a small share for everyone, everything for a visitor we know nothing of. */
+    /* A visitor we know nothing of gets what sells now (popularity over the long
+     * half-life) with a pinch of what is rising: on every log measured, rising items
+     * alone were almost never a newcomer's first purchase (docs/EVAL.md). Everyone
+     * else gets a pinch of both (so the ranker can weigh them). */
     size_t n = top_list(st, c, TOP_TRENDING, INTERN_NONE, now_ms, top, 50);
-    float tw = personal ? blend->trending : 1.0f;
+    float tw = personal ? blend->trending : COLD_TRENDING;
     for (size_t i = 0; i < n && tw > 0 && top[0].score > 0; i++)
         acc_source(a, top[i].item, tw, top[i].score / top[0].score, WHY_TRENDING, INTERN_NONE, SRC_TRENDING);
-    /* Popular: a pinch for everyone (so the ranker can weigh best-sellers), half the
-     * answer for a visitor we know nothing of. */
-    float pw = personal ? blend->popular : 0.5f;
+    float pw = personal ? blend->popular : 1.0f;
     if (pw > 0) {
         n = top_list(st, c, TOP_POPULAR, INTERN_NONE, now_ms, top, 100);
         for (size_t i = 0; i < n && top[0].score > 0; i++)
