@@ -4,6 +4,7 @@
  * no co-occurrence. Plus the learned ranker's fit on data with a known answer. */
 #include "harness.h"
 #include "rank/ranker.h"
+#include "store/state.h"
 #include "stream/content.h"
 #include "test.h"
 
@@ -23,7 +24,7 @@ static json_t *item(const char *title, const char *cat, const char *brand, doubl
 
 static void set(content_t *c, uint32_t id, json_t *doc)
 {
-    ct_item_set(c, id, doc);
+    ct_item_set(c, id, doc, 1);
     json_decref(doc);
 }
 
@@ -66,7 +67,7 @@ TEST(terms_index_and_search)
     ASSERT(fabsf(out[1].score - ct_similarity(c, 0, 1)) < 1e-4f);
     /* Changing and deleting items keeps the index right (the spoon moves into holes). */
     set(c, 1, item("Jasmine rice", NULL, NULL, 0));
-    ct_item_set(c, 0, NULL);
+    ct_item_set(c, 0, NULL, 0);
     ASSERT(!ct_has(c, 0));
     set(c, 5, item("Green tea bags", "Tea", "Leaf", 4));
     ct_query_init(&q);
@@ -76,14 +77,60 @@ TEST(terms_index_and_search)
     ASSERT_EQ(out[0].item, 5);
     for (size_t i = 0; i < n; i++)
         ASSERT(out[i].item != 0);
-    ct_item_set(c, 4, NULL);
-    ct_item_set(c, 2, NULL);
+    ct_item_set(c, 4, NULL, 0);
+    ct_item_set(c, 2, NULL, 0);
     ct_query_init(&q);
     ct_query_add(c, &q, 3, 1.0f);
     n = ct_search(c, &q, out, 8);
     ASSERT_EQ(out[0].item, 3);
     for (size_t i = 0; i < n; i++)
         ASSERT(out[i].item != 2 && out[i].item != 4);
+    ct_free(c);
+}
+
+static int found(const vec_hit_t *out, size_t n, uint32_t item)
+{
+    for (size_t i = 0; i < n; i++)
+        if (out[i].item == item)
+            return 1;
+    return 0;
+}
+
+TEST(fresh_index_keeps_new_items_until_they_mature)
+{
+    content_t *c = ct_new();
+    set(c, 0, item("Green tea", "Tea", "Leaf", 4));
+    set(c, 1, item("Jasmine green tea", "Tea", "Leaf", 5));
+    set(c, 2, item("Mint green tea", "Tea", "Leaf", 5));
+    json_t *d = item("Sencha green tea", "Tea", "Leaf", 4);
+    ct_item_set(c, 3, d, 0); /* set when it had its events already */
+    json_decref(d);
+    ASSERT_EQ(ct_fresh_count(c), 3);
+    ct_query_t q;
+    ct_query_init(&q);
+    ct_query_add(c, &q, 0, 1.0f);
+    vec_hit_t out[8];
+    size_t n = ct_search_fresh(c, &q, out, 8);
+    ASSERT(found(out, n, 0) && found(out, n, 1) && found(out, n, 2) && !found(out, n, 3));
+    n = ct_search(c, &q, out, 8);
+    ASSERT(found(out, n, 3)); /* the whole catalog's search still has it */
+    /* Item 0 matures: out of the fresh index (its postings' holes filled by the others),
+     * still in the main one; twice is once. */
+    ct_item_mature(c, 0);
+    ct_item_mature(c, 0);
+    ASSERT_EQ(ct_fresh_count(c), 2);
+    n = ct_search_fresh(c, &q, out, 8);
+    ASSERT(!found(out, n, 0) && found(out, n, 1) && found(out, n, 2));
+    n = ct_search(c, &q, out, 8);
+    ASSERT(found(out, n, 0));
+    /* Deleting a fresh item takes it out of both; the one left is still found. */
+    ct_item_set(c, 1, NULL, 0);
+    ASSERT_EQ(ct_fresh_count(c), 1);
+    n = ct_search_fresh(c, &q, out, 8);
+    ASSERT(n == 1 && out[0].item == 2);
+    /* Set again while fresh: counted once. */
+    set(c, 2, item("Mint tea", "Tea", "Leaf", 5));
+    ASSERT_EQ(ct_fresh_count(c), 1);
     ct_free(c);
 }
 
@@ -205,5 +252,62 @@ TEST(ranker_fit_finds_the_known_weights)
     rk_data_free(&d);
 }
 
+/* Whether the answer's item carries source src. */
+static int has_source(json_t *ans, const char *id, const char *src)
+{
+    int at = pos(ans, id);
+    if (at < 0)
+        return 0;
+    json_t *srcs = json_object_get(json_array_get(jget(ans, "items"), (size_t)at), "sources");
+    for (size_t i = 0; i < json_array_size(srcs); i++)
+        if (strcmp(json_string_value(json_array_get(srcs, i)), src) == 0)
+            return 1;
+    return 0;
+}
+
+TEST(a_long_history_gets_new_items_by_content_and_a_thin_one_everything)
+{
+    /* Six teas a customer viewed (a long history), an old tea others viewed ten times
+     * (mature: no longer fresh), a new tea nobody saw. */
+    tmpdir_make(DIR_);
+    server_start(&S, DIR_, "--rank-cache-ms", "0", "--diversity", "0", NULL);
+    server_wait_ready(&S, 30000);
+    char body[4096];
+    size_t n = (size_t)snprintf(body, sizeof body, "[");
+    for (int i = 1; i <= 6; i++)
+        n += (size_t)snprintf(body + n, sizeof body - n,
+                              "{\"item_id\":\"t%d\",\"title\":\"Green tea blend %d\",\"categories\":[\"Food\",\"Tea\"]},", i,
+                              i);
+    snprintf(body + n, sizeof body - n,
+             "{\"item_id\":\"old\",\"title\":\"Green tea classic\",\"categories\":[\"Food\",\"Tea\"]},"
+             "{\"item_id\":\"mug\",\"title\":\"Red mug\",\"categories\":[\"Home\",\"Mugs\"]}]");
+    json_decref(http_json(&S, "POST", "/v1/items", body, 200));
+    n = (size_t)snprintf(body, sizeof body, "[");
+    for (int i = 1; i <= 6; i++)
+        n += (size_t)snprintf(body + n, sizeof body - n, "{\"type\":\"view\",\"user_id\":\"cat\",\"item_id\":\"t%d\"},", i);
+    for (int i = 0; i < ST_FRESH_EVENTS; i++) /* one-item sessions: no co-occurrence */
+        n += (size_t)snprintf(body + n, sizeof body - n, "{\"type\":\"view\",\"session_id\":\"v%d\",\"item_id\":\"old\"},", i);
+    snprintf(body + n, sizeof body - n, "{\"type\":\"view\",\"user_id\":\"dan\",\"item_id\":\"t1\"}]");
+    json_t *j = http_json(&S, "POST", "/v1/events", body, 200);
+    ASSERT_EQ(jint(j, "accepted"), 7 + ST_FRESH_EVENTS);
+    json_decref(j);
+    json_decref(http_json(&S, "PUT", "/v1/items/new", "{\"title\":\"Green tea blend deluxe\",\"categories\":[\"Food\",\"Tea\"]}", 201));
+    j = http_json(&S, "GET", "/v1/stats", NULL, 200);
+    ASSERT_EQ(jint(j, "fresh_items"), 8); /* all but the old tea */
+    json_decref(j);
+    json_t *a = get("/v1/users/cat/recommendations?n=10");
+    ASSERT(has_source(a, "new", "content")); /* the new tea, by content from a long history */
+    ASSERT(!has_source(a, "old", "content")); /* the mature one is left to the other sources */
+    json_decref(a);
+    a = get("/v1/users/dan/recommendations?n=10");
+    ASSERT(has_source(a, "new", "content"));
+    ASSERT(has_source(a, "old", "content")); /* a thin history: the whole catalog's search */
+    json_decref(a);
+    ASSERT_EQ(server_stop(&S), 0);
+    rmrf(DIR_);
+}
+
 TEST_MAIN(TEST_ENTRY(terms_index_and_search), TEST_ENTRY(a_new_item_reaches_the_customer_it_resembles),
-          TEST_ENTRY(ranker_fit_finds_the_known_weights))
+          TEST_ENTRY(ranker_fit_finds_the_known_weights),
+          TEST_ENTRY(fresh_index_keeps_new_items_until_they_mature),
+          TEST_ENTRY(a_long_history_gets_new_items_by_content_and_a_thin_one_everything))

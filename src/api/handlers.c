@@ -449,8 +449,8 @@ static void get_stats(h2o_req_t *req)
                (unsigned long long)st->events);
     for (int t = 0; t < EVT__COUNT; t++)
         buf_printf(&b, "%s\"%s\":%llu", t ? "," : "", evt_type_name(t), (unsigned long long)st->by_type[t]);
-    buf_printf(&b, "}},\"items\":%u,\"item_ids\":%u,\"users\":%u,\"sessions\":%u,\"categories\":%u,\"brands\":%u,",
-               st->live_items, intern_count(st->items), intern_count(st->users), intern_count(st->sessions),
+    buf_printf(&b, "}},\"items\":%u,\"fresh_items\":%u,\"item_ids\":%u,\"users\":%u,\"sessions\":%u,\"categories\":%u,\"brands\":%u,",
+               st->live_items, ct_fresh_count(st->content), intern_count(st->items), intern_count(st->users), intern_count(st->sessions),
                intern_count(st->categories), intern_count(st->brands));
     size_t pbytes = 0;
     for (uint32_t i = 0; i < st->nprof; i++)

@@ -62,6 +62,8 @@ int rec_blend_parse(rec_blend_t *b, const char *list)
 #define MODEL_CANDIDATES 200 /* best items asked of each trained model */
 #define CONTENT_HIST 16      /* history items in the content profile */
 #define CONTENT_CANDIDATES 100 /* best items asked of the content index */
+#define CONTENT_THIN 5          /* history items below which content searches every item */
+#define CONTENT_FRESH 20        /* fresh items asked of it otherwise */
 #define COLD_TRENDING 0.1f   /* trending's share of a newcomer's answer (popular: 1) */
 
 typedef struct {
@@ -804,7 +806,12 @@ static size_t content_candidates(const state_t *st, const hist_t *h, size_t nh, 
         float w = log1pf(h[i].w) * h[i].r * (float)exp2(-age / st->cfg.prof.half_life_ms);
         ct_query_add(st->content, &q, h[i].item, w);
     }
-    return ct_search(st->content, &q, out, k);
+    /* A customer with a long history is placed well by co-occurrence and the models;
+     * content adds what those cannot see yet: the fresh items (a search of their small
+     * index). A thin history gets the whole catalog's search. */
+    if (nh < CONTENT_THIN)
+        return ct_search(st->content, &q, out, k);
+    return ct_search_fresh(st->content, &q, out, k < CONTENT_FRESH ? k : CONTENT_FRESH);
 }
 
 static const struct {

@@ -146,6 +146,14 @@ static uint32_t new_profile(state_t *st)
     return st->nprof++;
 }
 
+static uint32_t item_events(const st_item_t *it)
+{
+    uint32_t n = 0;
+    for (int t = 0; t < EVT__COUNT; t++)
+        n += it->counts[t];
+    return n;
+}
+
 static void decay_item(const state_t *st, const st_item_t *it, int64_t now_ms, float *s, float *l)
 {
     *s = it->pop_short;
@@ -377,6 +385,8 @@ static void apply_resolved(state_t *st, const st_ev_t *e)
         ENSURE(st->item, st->item_cap, iid, item_init);
         st_item_t *it = &st->item[iid];
         it->counts[e->type]++;
+        if (item_events(it) == ST_FRESH_EVENTS)
+            ct_item_mature(st->content, iid); /* the other sources can place it now */
         if (e->ts_ms > it->last_event_ms)
             it->last_event_ms = e->ts_ms;
         float w = st->cfg.prof.weight[e->type];
@@ -500,7 +510,7 @@ static void apply_item(state_t *st, const char *id, size_t idn, json_t *doc)
     free(it->tags);
     it->tags = NULL;
     it->ntags = 0;
-    ct_item_set(st->content, iid, doc);
+    ct_item_set(st->content, iid, doc, item_events(it) < ST_FRESH_EVENTS);
     if (!doc) {
         for (uint32_t cat = old_cat; cat != INTERN_NONE; cat = st->cat_parent[cat])
             idlist_remove(&st->cat_items[cat], iid);

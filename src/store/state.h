@@ -20,6 +20,10 @@
 #include <pthread.h>
 #include <stdint.h>
 
+/* An item is fresh (in the content index of new items, docs/CONTENT.md) until it has
+ * this many events of any type. */
+#define ST_FRESH_EVENTS 10
+
 /* Log record types. */
 enum { REC_EVENT = 1, REC_ITEM_PUT = 2, REC_ITEM_DEL = 3, REC_USER_PUT = 4, REC_RULE_PUT = 5, REC_RULE_DEL = 6 };
 

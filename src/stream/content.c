@@ -1,7 +1,7 @@
 /* Catalog content: terms from item documents, TF-IDF weights computed against the live
  * catalog at read time (so they stay right as items come and go), an inverted index with
- * O(1) removal (each item's term remembers its place in the term's posting list), and
- * cosine search over it. */
+ * O(1) removal (each item's term remembers its place in the term's posting list), a
+ * second one over the fresh items only, and cosine search over either. */
 #include "content.h"
 
 #include "../util/buf.h"
@@ -16,12 +16,14 @@
 typedef struct {
     uint32_t term;
     float tf;
-    uint32_t pos; /* index in the term's posting list */
+    uint32_t pos;  /* index in the term's posting list */
+    uint32_t fpos; /* in its fresh posting list, while the item is fresh */
 } feat_t;
 
 typedef struct {
     feat_t *f; /* sorted by term; owned */
     uint32_t n;
+    uint8_t fresh; /* in the fresh index too */
 } citem_t;
 
 typedef struct {
@@ -39,6 +41,8 @@ struct content {
     intern_t *terms;
     plist_t *post; /* by term */
     uint32_t post_cap;
+    plist_t *fpost; /* by term: the fresh items' postings only */
+    uint32_t fpost_cap, nfresh;
     citem_t *item; /* by item id */
     uint32_t item_cap;
     uint32_t nlive; /* items with terms */
@@ -104,8 +108,11 @@ void ct_free(content_t *c)
         free(c->item[i].f);
     for (uint32_t t = 0; t < c->post_cap; t++)
         free(c->post[t].v);
+    for (uint32_t t = 0; t < c->fpost_cap; t++)
+        free(c->fpost[t].v);
     free(c->item);
     free(c->post);
+    free(c->fpost);
     free(c->idfv);
     intern_free(c->terms);
     free(c);
@@ -260,23 +267,54 @@ static void refresh_idf(content_t *c)
         set_idf(c, t);
 }
 
+/* Takes item's term i out of one index (the main one, or the fresh one): the last
+ * posting takes the hole, and its item's term learns where it went. */
+static void unpost(content_t *c, uint32_t item, uint32_t i, int fresh)
+{
+    feat_t *f = &c->item[item].f[i];
+    plist_t *pl = fresh ? &c->fpost[f->term] : &c->post[f->term];
+    uint32_t at = fresh ? f->fpos : f->pos, last = --pl->n;
+    if (at == last)
+        return;
+    posting_t moved = pl->v[last];
+    pl->v[at] = moved;
+    citem_t *mi = &c->item[moved.item];
+    feat_t key = {f->term, 0, 0, 0};
+    feat_t *mf = bsearch(&key, mi->f, mi->n, sizeof *mi->f, cmp_term);
+    if (mf)
+        *(fresh ? &mf->fpos : &mf->pos) = at;
+}
+
+static void post(plist_t **lists, uint32_t *cap, uint32_t term, posting_t p, uint32_t *pos)
+{
+    *lists = grow(*lists, cap, term, sizeof **lists);
+    plist_t *pl = &(*lists)[term];
+    if (pl->n == pl->cap) {
+        pl->cap = pl->cap ? pl->cap * 2 : 4;
+        pl->v = realloc(pl->v, pl->cap * sizeof *pl->v);
+        if (!pl->v)
+            abort();
+    }
+    *pos = pl->n;
+    pl->v[pl->n++] = p;
+}
+
+void ct_item_mature(content_t *c, uint32_t item)
+{
+    if (item >= c->item_cap || !c->item[item].fresh)
+        return;
+    for (uint32_t i = 0; i < c->item[item].n; i++)
+        unpost(c, item, i, 1);
+    c->item[item].fresh = 0;
+    c->nfresh--;
+}
+
 static void remove_item(content_t *c, uint32_t item)
 {
     citem_t *it = &c->item[item];
-    for (uint32_t i = 0; i < it->n; i++) {
-        plist_t *pl = &c->post[it->f[i].term];
-        uint32_t at = it->f[i].pos, last = --pl->n;
-        if (at != last) {
-            /* The last posting takes the hole; its item's term learns where it went. */
-            posting_t moved = pl->v[last];
-            pl->v[at] = moved;
-            citem_t *mi = &c->item[moved.item];
-            feat_t key = {it->f[i].term, 0, 0};
-            feat_t *mf = bsearch(&key, mi->f, mi->n, sizeof *mi->f, cmp_term);
-            if (mf)
-                mf->pos = at;
-        }
-    }
+    ct_item_mature(c, item);
+    for (uint32_t i = 0; i < it->n; i++)
+        unpost(c, item, i, 0);
     for (uint32_t i = 0; i < it->n; i++)
         set_idf(c, it->f[i].term);
     if (it->n)
@@ -286,7 +324,7 @@ static void remove_item(content_t *c, uint32_t item)
     it->n = 0;
 }
 
-void ct_item_set(content_t *c, uint32_t item, json_t *doc)
+void ct_item_set(content_t *c, uint32_t item, json_t *doc, int fresh)
 {
     c->item = grow(c->item, &c->item_cap, item, sizeof *c->item);
     remove_item(c, item);
@@ -308,18 +346,15 @@ void ct_item_set(content_t *c, uint32_t item, json_t *doc)
         it->n = t->n;
         for (uint32_t i = 0; i < t->n; i++) {
             uint32_t term = t->f[i].term;
-            c->post = grow(c->post, &c->post_cap, term, sizeof *c->post);
-            plist_t *pl = &c->post[term];
-            if (pl->n == pl->cap) {
-                pl->cap = pl->cap ? pl->cap * 2 : 4;
-                pl->v = realloc(pl->v, pl->cap * sizeof *pl->v);
-                if (!pl->v)
-                    abort();
-            }
-            it->f[i] = (feat_t){term, t->f[i].tf, pl->n};
-            pl->v[pl->n++] = (posting_t){item, t->f[i].tf / sqrtf((float)t->n)};
+            posting_t p = {item, t->f[i].tf / sqrtf((float)t->n)};
+            it->f[i] = (feat_t){term, t->f[i].tf, 0, UINT32_MAX};
+            post(&c->post, &c->post_cap, term, p, &it->f[i].pos);
+            if (fresh)
+                post(&c->fpost, &c->fpost_cap, term, p, &it->f[i].fpos);
             set_idf(c, term);
         }
+        it->fresh = fresh != 0;
+        c->nfresh += it->fresh;
         c->nlive++;
     }
     free(t);
@@ -428,7 +463,9 @@ static float query_weight(const ct_term_t *byterm, size_t n, uint32_t term)
     return lo < n && byterm[lo].term == term ? byterm[lo].w : 0;
 }
 
-size_t ct_search(const content_t *c, const ct_query_t *q_in, vec_hit_t *out, size_t k)
+/* The search over one index: lists (by term, cap of them) holding nitems items. */
+static size_t search(const content_t *c, const plist_t *lists, uint32_t lists_cap, uint32_t nitems,
+                     const ct_query_t *q_in, vec_hit_t *out, size_t k)
 {
     ct_query_t q = *q_in;
     ct_query_trim(&q);
@@ -436,14 +473,14 @@ size_t ct_search(const content_t *c, const ct_query_t *q_in, vec_hit_t *out, siz
      * within the budget; a term on more than CT_COMMON of the catalog ("item", a price
      * band every item shares) finds no one in particular and is not walked, though it
      * still counts in the similarity of the candidates found. */
-    uint32_t max_df = c->nlive / CT_COMMON > 200 ? c->nlive / CT_COMMON : 200;
+    uint32_t max_df = nitems / CT_COMMON > 200 ? nitems / CT_COMMON : 200;
     uint32_t use[CT_QUERY];
     size_t nuse = 0, budget = CT_MAX_POSTINGS, total = 0, rarest = SIZE_MAX;
     float qnorm = 0;
     for (size_t i = 0; i < q.n; i++) {
         qnorm += q.t[i].w * q.t[i].w;
-        uint32_t df = q.t[i].term < c->post_cap ? c->post[q.t[i].term].n : 0;
-        if (df && (rarest == SIZE_MAX || df < c->post[q.t[rarest].term].n))
+        uint32_t df = q.t[i].term < lists_cap ? lists[q.t[i].term].n : 0;
+        if (df && (rarest == SIZE_MAX || df < lists[q.t[rarest].term].n))
             rarest = i;
         if (df && df <= budget && df <= max_df) {
             use[nuse++] = (uint32_t)i;
@@ -454,7 +491,7 @@ size_t ct_search(const content_t *c, const ct_query_t *q_in, vec_hit_t *out, siz
     qnorm = sqrtf(qnorm);
     if (!nuse && rarest != SIZE_MAX) { /* only common terms: the rarest, as far as the budget goes */
         use[nuse++] = (uint32_t)rarest;
-        total = c->post[q.t[rarest].term].n < CT_MAX_POSTINGS ? c->post[q.t[rarest].term].n : CT_MAX_POSTINGS;
+        total = lists[q.t[rarest].term].n < CT_MAX_POSTINGS ? lists[q.t[rarest].term].n : CT_MAX_POSTINGS;
     }
     if (!nuse || !(qnorm > 0))
         return 0;
@@ -473,7 +510,7 @@ size_t ct_search(const content_t *c, const ct_query_t *q_in, vec_hit_t *out, siz
         tab[i].item = UINT32_MAX;
     for (size_t u = 0; u < nuse; u++) {
         const ct_term_t *qt = &q.t[use[u]];
-        const plist_t *pl = &c->post[qt->term];
+        const plist_t *pl = &lists[qt->term];
         float f = qt->w * idf(c, qt->term);
         uint32_t np = pl->n < total ? pl->n : (uint32_t)total;
         for (uint32_t p = 0; p < np; p++) {
@@ -496,6 +533,12 @@ size_t ct_search(const content_t *c, const ct_query_t *q_in, vec_hit_t *out, siz
     for (size_t i = 0; i < cap; i++)
         if (tab[i].item != UINT32_MAX && tab[i].score > 0)
             vec_heap_offer(shortlist, &short_n, want, tab[i]);
+    /* Each candidate costs two cache misses (its entry, then its terms): ask for all of
+     * them before reading any, so that they overlap instead of queueing. */
+    for (size_t i = 0; i < short_n; i++)
+        __builtin_prefetch(&c->item[shortlist[i].item]);
+    for (size_t i = 0; i < short_n; i++)
+        __builtin_prefetch(c->item[shortlist[i].item].f);
     size_t got = 0;
     for (size_t i = 0; i < short_n; i++) {
         uint32_t item = shortlist[i].item;
@@ -513,6 +556,21 @@ size_t ct_search(const content_t *c, const ct_query_t *q_in, vec_hit_t *out, siz
     free(shortlist);
     free(tab);
     return got;
+}
+
+size_t ct_search(const content_t *c, const ct_query_t *q, vec_hit_t *out, size_t k)
+{
+    return search(c, c->post, c->post_cap, c->nlive, q, out, k);
+}
+
+size_t ct_search_fresh(const content_t *c, const ct_query_t *q, vec_hit_t *out, size_t k)
+{
+    return search(c, c->fpost, c->fpost_cap, c->nfresh, q, out, k);
+}
+
+uint32_t ct_fresh_count(const content_t *c)
+{
+    return c->nfresh;
 }
 
 float ct_similarity(const content_t *c, uint32_t a, uint32_t b)
@@ -627,5 +685,8 @@ size_t ct_bytes(const content_t *c)
         b += c->item[i].n * sizeof(feat_t);
     for (uint32_t t = 0; t < c->post_cap; t++)
         b += c->post[t].cap * sizeof(posting_t);
+    b += (size_t)c->fpost_cap * sizeof *c->fpost;
+    for (uint32_t t = 0; t < c->fpost_cap; t++)
+        b += c->fpost[t].cap * sizeof(posting_t);
     return b;
 }

@@ -32,8 +32,12 @@ typedef struct {
 
 content_t *ct_new(void); /* caller owns; ct_free frees */
 void ct_free(content_t *c);
-/* Sets item's terms from its catalog document; doc NULL removes them. */
-void ct_item_set(content_t *c, uint32_t item, json_t *doc);
+/* Sets item's terms from its catalog document; doc NULL removes them. A fresh item (one
+ * few customers have touched yet) is also in the fresh index, until ct_item_mature. */
+void ct_item_set(content_t *c, uint32_t item, json_t *doc, int fresh);
+/* Takes item out of the fresh index (no-op when it is not there). */
+void ct_item_mature(content_t *c, uint32_t item);
+uint32_t ct_fresh_count(const content_t *c);
 /* Whether item has any term. */
 int ct_has(const content_t *c, uint32_t item);
 
@@ -48,6 +52,9 @@ void ct_query_trim(ct_query_t *q);
  * items) is not walked (it still counts in the similarity of the CT_RESCORE k best by a
  * cheap estimate, which are scored exactly). Returns how many. */
 size_t ct_search(const content_t *c, const ct_query_t *q, vec_hit_t *out, size_t k);
+/* The same over the fresh items only: the cheap search of what no other source can
+ * place yet. */
+size_t ct_search_fresh(const content_t *c, const ct_query_t *q, vec_hit_t *out, size_t k);
 #define CT_MAX_POSTINGS 2000
 #define CT_RESCORE 2 /* candidates scored exactly: CT_RESCORE k, the best by a cheap estimate */
 #define CT_COMMON 50
