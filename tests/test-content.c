@@ -265,43 +265,52 @@ static int has_source(json_t *ans, const char *id, const char *src)
     return 0;
 }
 
-TEST(a_long_history_gets_new_items_by_content_and_a_thin_one_everything)
+TEST(content_adds_new_items_to_rich_cooccurrence_and_everything_to_thin)
 {
-    /* Six teas a customer viewed (a long history), an old tea others viewed ten times
-     * (mature: no longer fresh), a new tea nobody saw. */
+    /* Teas t1..t7, twelve mugs each co-viewed with t1 (so t1 has plenty of co-occurrence),
+     * an old tea others viewed ten times (mature: no longer fresh), a new tea nobody saw.
+     * cat viewed t1; dan viewed t7, which nobody viewed with anything. */
     tmpdir_make(DIR_);
     server_start(&S, DIR_, "--rank-cache-ms", "0", "--diversity", "0", NULL);
     server_wait_ready(&S, 30000);
-    char body[4096];
+    char body[8192];
     size_t n = (size_t)snprintf(body, sizeof body, "[");
-    for (int i = 1; i <= 6; i++)
+    for (int i = 1; i <= 7; i++)
         n += (size_t)snprintf(body + n, sizeof body - n,
                               "{\"item_id\":\"t%d\",\"title\":\"Green tea blend %d\",\"categories\":[\"Food\",\"Tea\"]},", i,
                               i);
+    for (int i = 1; i <= 12; i++)
+        n += (size_t)snprintf(body + n, sizeof body - n,
+                              "{\"item_id\":\"m%d\",\"title\":\"Red mug %d\",\"categories\":[\"Home\",\"Mugs\"]},", i, i);
     snprintf(body + n, sizeof body - n,
-             "{\"item_id\":\"old\",\"title\":\"Green tea classic\",\"categories\":[\"Food\",\"Tea\"]},"
-             "{\"item_id\":\"mug\",\"title\":\"Red mug\",\"categories\":[\"Home\",\"Mugs\"]}]");
+             "{\"item_id\":\"old\",\"title\":\"Green tea classic\",\"categories\":[\"Food\",\"Tea\"]}]");
     json_decref(http_json(&S, "POST", "/v1/items", body, 200));
     n = (size_t)snprintf(body, sizeof body, "[");
-    for (int i = 1; i <= 6; i++)
-        n += (size_t)snprintf(body + n, sizeof body - n, "{\"type\":\"view\",\"user_id\":\"cat\",\"item_id\":\"t%d\"},", i);
+    for (int i = 1; i <= 12; i++)
+        n += (size_t)snprintf(body + n, sizeof body - n,
+                              "{\"type\":\"view\",\"session_id\":\"s%d\",\"item_id\":\"t1\"},"
+                              "{\"type\":\"view\",\"session_id\":\"s%d\",\"item_id\":\"m%d\"},",
+                              i, i, i);
     for (int i = 0; i < ST_FRESH_EVENTS; i++) /* one-item sessions: no co-occurrence */
         n += (size_t)snprintf(body + n, sizeof body - n, "{\"type\":\"view\",\"session_id\":\"v%d\",\"item_id\":\"old\"},", i);
-    snprintf(body + n, sizeof body - n, "{\"type\":\"view\",\"user_id\":\"dan\",\"item_id\":\"t1\"}]");
+    snprintf(body + n, sizeof body - n,
+             "{\"type\":\"view\",\"user_id\":\"cat\",\"item_id\":\"t1\"},{\"type\":\"view\",\"user_id\":\"dan\",\"item_id\":\"t7\"}]");
     json_t *j = http_json(&S, "POST", "/v1/events", body, 200);
-    ASSERT_EQ(jint(j, "accepted"), 7 + ST_FRESH_EVENTS);
+    ASSERT_EQ(jint(j, "accepted"), 24 + ST_FRESH_EVENTS + 2);
     json_decref(j);
     json_decref(http_json(&S, "PUT", "/v1/items/new", "{\"title\":\"Green tea blend deluxe\",\"categories\":[\"Food\",\"Tea\"]}", 201));
     j = http_json(&S, "GET", "/v1/stats", NULL, 200);
-    ASSERT_EQ(jint(j, "fresh_items"), 8); /* all but the old tea */
+    ASSERT_EQ(jint(j, "fresh_items"), 19); /* all but t1 and the old tea */
     json_decref(j);
-    json_t *a = get("/v1/users/cat/recommendations?n=10");
-    ASSERT(has_source(a, "new", "content")); /* the new tea, by content from a long history */
+    json_t *a = get("/v1/users/cat/recommendations?n=30");
+    ASSERT(has_source(a, "m1", "co_view"));
+    ASSERT(has_source(a, "new", "content"));  /* a fresh tea, by content */
+    ASSERT(has_source(a, "t2", "content"));   /* fresh too */
     ASSERT(!has_source(a, "old", "content")); /* the mature one is left to the other sources */
     json_decref(a);
-    a = get("/v1/users/dan/recommendations?n=10");
+    a = get("/v1/users/dan/recommendations?n=30");
     ASSERT(has_source(a, "new", "content"));
-    ASSERT(has_source(a, "old", "content")); /* a thin history: the whole catalog's search */
+    ASSERT(has_source(a, "old", "content")); /* thin co-occurrence: the whole catalog's search */
     json_decref(a);
     ASSERT_EQ(server_stop(&S), 0);
     rmrf(DIR_);
@@ -310,4 +319,4 @@ TEST(a_long_history_gets_new_items_by_content_and_a_thin_one_everything)
 TEST_MAIN(TEST_ENTRY(terms_index_and_search), TEST_ENTRY(a_new_item_reaches_the_customer_it_resembles),
           TEST_ENTRY(ranker_fit_finds_the_known_weights),
           TEST_ENTRY(fresh_index_keeps_new_items_until_they_mature),
-          TEST_ENTRY(a_long_history_gets_new_items_by_content_and_a_thin_one_everything))
+          TEST_ENTRY(content_adds_new_items_to_rich_cooccurrence_and_everything_to_thin))

@@ -103,6 +103,31 @@ TEST(top_k_is_exact_on_long_lists)
     free(all);
 }
 
+TEST(select_hits_keeps_the_best_k)
+{
+    /* Against a full sort, on coarse scores (many ties, broken by item), shuffled, for
+     * k at the edges and between. */
+    enum { N = 5000 };
+    vec_hit_t *h = malloc(N * sizeof *h), *ref = malloc(N * sizeof *ref);
+    size_t ks[] = {0, 1, 2, 39, 200, N - 1, N, N + 5};
+    for (size_t r = 0; r < sizeof ks / sizeof ks[0]; r++) {
+        uint64_t x = 12345 + r;
+        for (uint32_t i = 0; i < N; i++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            h[i] = (vec_hit_t){(uint32_t)(x >> 20) % 100000, (float)((x >> 40) % 50)};
+        }
+        memcpy(ref, h, N * sizeof *h);
+        qsort(ref, N, sizeof *ref, by_score_then_index);
+        size_t k = ks[r], got = vec_select_hits(h, N, k);
+        ASSERT_EQ(got, k < N ? k : N);
+        qsort(h, got, sizeof *h, by_score_then_index);
+        for (size_t i = 0; i < got; i++)
+            ASSERT(h[i].item == ref[i].item && h[i].score == ref[i].score);
+    }
+    free(h);
+    free(ref);
+}
+
 TEST(matrix_sums_weights_and_merges_sessions)
 {
     ix_config_t c;
@@ -635,6 +660,6 @@ TEST(model_file_round_trip_and_damage)
     rmrf(dir);
 }
 
-TEST_MAIN(TEST_ENTRY(top_k_is_exact_on_long_lists), TEST_ENTRY(matrix_sums_weights_and_merges_sessions), TEST_ENTRY(ease_matches_the_closed_form),
+TEST_MAIN(TEST_ENTRY(top_k_is_exact_on_long_lists), TEST_ENTRY(select_hits_keeps_the_best_k), TEST_ENTRY(matrix_sums_weights_and_merges_sessions), TEST_ENTRY(ease_matches_the_closed_form),
           TEST_ENTRY(knn_keeps_the_best_cosines), TEST_ENTRY(ials_loss_falls_and_fold_in_solves_exactly), TEST_ENTRY(ials_index_finds_what_an_exact_scan_finds),
           TEST_ENTRY(model_file_round_trip_and_damage))

@@ -62,7 +62,7 @@ int rec_blend_parse(rec_blend_t *b, const char *list)
 #define MODEL_CANDIDATES 200 /* best items asked of each trained model */
 #define CONTENT_HIST 16      /* history items in the content profile */
 #define CONTENT_CANDIDATES 100 /* best items asked of the content index */
-#define CONTENT_THIN 5          /* history items below which content searches every item */
+#define CONTENT_THIN 10         /* co-occurrence proposals below which content searches every item */
 #define CONTENT_FRESH 20        /* fresh items asked of it otherwise */
 #define COLD_TRENDING 0.1f   /* trending's share of a newcomer's answer (popular: 1) */
 
@@ -794,8 +794,8 @@ static size_t model_input(const ms_model_t *mm, const hist_t *h, size_t nh, mode
 /* Items like what the customer did (the content profile): the sum of the history items'
  * TF-IDF vectors, each weighted by what its events say and decayed by age (the
  * affinities' half-life), searched in the catalog's index. */
-static size_t content_candidates(const state_t *st, const hist_t *h, size_t nh, int64_t now_ms, vec_hit_t *out,
-                                 size_t k)
+static size_t content_candidates(const state_t *st, const hist_t *h, size_t nh, int everything, int64_t now_ms,
+                                 vec_hit_t *out, size_t k)
 {
     ct_query_t q;
     ct_query_init(&q);
@@ -806,10 +806,9 @@ static size_t content_candidates(const state_t *st, const hist_t *h, size_t nh, 
         float w = log1pf(h[i].w) * h[i].r * (float)exp2(-age / st->cfg.prof.half_life_ms);
         ct_query_add(st->content, &q, h[i].item, w);
     }
-    /* A customer with a long history is placed well by co-occurrence and the models;
-     * content adds what those cannot see yet: the fresh items (a search of their small
-     * index). A thin history gets the whole catalog's search. */
-    if (nh < CONTENT_THIN)
+    /* Where co-occurrence has much to say, content adds what it cannot see yet: the fresh
+     * items (a search of their small index). Where it is thin, the whole catalog. */
+    if (everything)
         return ct_search(st->content, &q, out, k);
     return ct_search_fresh(st->content, &q, out, k < CONTENT_FRESH ? k : CONTENT_FRESH);
 }
@@ -869,7 +868,7 @@ static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, 
         abort();
     const float *w = st->cfg.prof.weight;
     int personal = 0;
-    size_t nhist = 0;
+    size_t nhist = 0, ncooc = 0; /* co-occurrence's proposals */
     if (p) {
         /* Neighbours of what the customer did last, newest first and weighted by how
          * much each kind of event says. */
@@ -886,14 +885,18 @@ static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, 
             const cooc_slot_t *s;
             size_t n = blend->coview > 0 ? cooc_get(st->coview, item, &s) : 0;
             for (size_t i = 0; i < n; i++)
-                if (!in_recent(p, s[i].item))
+                if (!in_recent(p, s[i].item)) {
                     acc_source(a, s[i].item, blend->coview, sw * cooc_sim(st->coview, item, &s[i]), WHY_VIEWED_WITH,
                                item, SRC_COVIEW);
+                    ncooc++;
+                }
             n = blend->cobuy > 0 ? cooc_get(st->cobuy, item, &s) : 0;
             for (size_t i = 0; i < n; i++)
-                if (!in_recent(p, s[i].item))
+                if (!in_recent(p, s[i].item)) {
                     acc_source(a, s[i].item, blend->cobuy, sw * cooc_sim(st->cobuy, item, &s[i]), WHY_BOUGHT_WITH,
                                item, SRC_COBUY);
+                    ncooc++;
+                }
             personal = 1;
         }
         /* Popular items of the categories the customer likes most. */
@@ -917,7 +920,7 @@ static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, 
             nhist = live_history(st, p, blend->history_decay, hist);
         if (blend->content > 0 && nhist) {
             vec_hit_t ch[CONTENT_CANDIDATES];
-            size_t n = content_candidates(st, hist, nhist, now_ms, ch, CONTENT_CANDIDATES);
+            size_t n = content_candidates(st, hist, nhist, ncooc < CONTENT_THIN, now_ms, ch, CONTENT_CANDIDATES);
             for (size_t j = 0; j < n && ch[0].score > 0 && ch[j].score > 0; j++)
                 if (!in_recent(p, ch[j].item))
                     acc_source(a, ch[j].item, blend->content, ch[j].score / ch[0].score, WHY_CONTENT, INTERN_NONE,

@@ -465,7 +465,7 @@ static float query_weight(const ct_term_t *byterm, size_t n, uint32_t term)
 
 /* The search over one index: lists (by term, cap of them) holding nitems items. */
 static size_t search(const content_t *c, const plist_t *lists, uint32_t lists_cap, uint32_t nitems,
-                     const ct_query_t *q_in, vec_hit_t *out, size_t k)
+                     size_t max_postings, const ct_query_t *q_in, vec_hit_t *out, size_t k)
 {
     ct_query_t q = *q_in;
     ct_query_trim(&q);
@@ -475,7 +475,7 @@ static size_t search(const content_t *c, const plist_t *lists, uint32_t lists_ca
      * still counts in the similarity of the candidates found. */
     uint32_t max_df = nitems / CT_COMMON > 200 ? nitems / CT_COMMON : 200;
     uint32_t use[CT_QUERY];
-    size_t nuse = 0, budget = CT_MAX_POSTINGS, total = 0, rarest = SIZE_MAX;
+    size_t nuse = 0, budget = max_postings, total = 0, rarest = SIZE_MAX;
     float qnorm = 0;
     for (size_t i = 0; i < q.n; i++) {
         qnorm += q.t[i].w * q.t[i].w;
@@ -491,7 +491,7 @@ static size_t search(const content_t *c, const plist_t *lists, uint32_t lists_ca
     qnorm = sqrtf(qnorm);
     if (!nuse && rarest != SIZE_MAX) { /* only common terms: the rarest, as far as the budget goes */
         use[nuse++] = (uint32_t)rarest;
-        total = lists[q.t[rarest].term].n < CT_MAX_POSTINGS ? lists[q.t[rarest].term].n : CT_MAX_POSTINGS;
+        total = lists[q.t[rarest].term].n < max_postings ? lists[q.t[rarest].term].n : max_postings;
     }
     if (!nuse || !(qnorm > 0))
         return 0;
@@ -527,12 +527,11 @@ static size_t search(const content_t *c, const plist_t *lists, uint32_t lists_ca
      * estimate that needs no weights, folded into the postings), then the exact cosine
      * over all their terms. */
     size_t want = CT_RESCORE * k, short_n = 0;
-    vec_hit_t *shortlist = malloc(want * sizeof *shortlist);
-    if (!shortlist)
-        abort();
-    for (size_t i = 0; i < cap; i++)
+    for (size_t i = 0; i < cap; i++) /* the found ones to the front: the shortlist is their best */
         if (tab[i].item != UINT32_MAX && tab[i].score > 0)
-            vec_heap_offer(shortlist, &short_n, want, tab[i]);
+            tab[short_n++] = tab[i];
+    short_n = vec_select_hits(tab, short_n, want);
+    const vec_hit_t *shortlist = tab;
     /* Each candidate costs two cache misses (its entry, then its terms): ask for all of
      * them before reading any, so that they overlap instead of queueing. */
     for (size_t i = 0; i < short_n; i++)
@@ -553,19 +552,18 @@ static size_t search(const content_t *c, const plist_t *lists, uint32_t lists_ca
             vec_heap_offer(out, &got, k, (vec_hit_t){item, dot / (sqrtf(norm) * qnorm)});
     }
     vec_sort_hits(out, got);
-    free(shortlist);
     free(tab);
     return got;
 }
 
 size_t ct_search(const content_t *c, const ct_query_t *q, vec_hit_t *out, size_t k)
 {
-    return search(c, c->post, c->post_cap, c->nlive, q, out, k);
+    return search(c, c->post, c->post_cap, c->nlive, CT_MAX_POSTINGS, q, out, k);
 }
 
 size_t ct_search_fresh(const content_t *c, const ct_query_t *q, vec_hit_t *out, size_t k)
 {
-    return search(c, c->fpost, c->fpost_cap, c->nfresh, q, out, k);
+    return search(c, c->fpost, c->fpost_cap, c->nfresh, CT_FRESH_POSTINGS, q, out, k);
 }
 
 uint32_t ct_fresh_count(const content_t *c)

@@ -55,6 +55,7 @@ size_t ct_search(const content_t *c, const ct_query_t *q, vec_hit_t *out, size_t
 /* The same over the fresh items only: the cheap search of what no other source can
  * place yet. */
 size_t ct_search_fresh(const content_t *c, const ct_query_t *q, vec_hit_t *out, size_t k);
+#define CT_FRESH_POSTINGS 500 /* its budget */
 #define CT_MAX_POSTINGS 2000
 #define CT_RESCORE 2 /* candidates scored exactly: CT_RESCORE k, the best by a cheap estimate */
 #define CT_COMMON 50

@@ -4,6 +4,7 @@
 #include "vec.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__x86_64__)
@@ -153,6 +154,38 @@ static int hit_cmp(const void *a, const void *b)
 void vec_sort_hits(vec_hit_t *h, size_t n)
 {
     qsort(h, n, sizeof *h, hit_cmp);
+}
+
+size_t vec_select_hits(vec_hit_t *h, size_t n, size_t k)
+{
+    if (k >= n)
+        return n;
+    /* Quickselect (Hoare's partition, middle pivot) for position k: when it stops, every
+     * hit before k is better than every one from k on. The order (score, then item) is
+     * strict, so equal scores do not stall it. */
+    ptrdiff_t lo = 0, hi = (ptrdiff_t)n - 1, at = (ptrdiff_t)k;
+    while (lo < hi) {
+        vec_hit_t pivot = h[lo + (hi - lo) / 2];
+        ptrdiff_t i = lo, j = hi;
+        while (i <= j) {
+            while (worse(&pivot, &h[i]))
+                i++;
+            while (worse(&h[j], &pivot))
+                j--;
+            if (i <= j) {
+                vec_hit_t t = h[i];
+                h[i++] = h[j];
+                h[j--] = t;
+            }
+        }
+        if (at <= j)
+            hi = j; /* [lo, j]: none worse than the pivot */
+        else if (at >= i)
+            lo = i; /* [i, hi]: none better */
+        else
+            break; /* between: the pivot itself, in place */
+    }
+    return k;
 }
 
 /* The value that would stand at position `at` (0-based) of v sorted descending

@@ -38,5 +38,8 @@ size_t vec_top(const float *scores, size_t n, const uint8_t *skip, float floor, 
 void vec_heap_offer(vec_hit_t *h, size_t *n, size_t k, vec_hit_t x);
 /* Sorts hits best first (ties by item). */
 void vec_sort_hits(vec_hit_t *h, size_t n);
+/* Reorders h so that its first k are its best k (ties by item), in no order; O(n)
+ * (quickselect). Returns min(n, k). */
+size_t vec_select_hits(vec_hit_t *h, size_t n, size_t k);
 
 #endif
