@@ -31,7 +31,7 @@
 # Everything shares the machine's cores (wrk or bench-rate beside the server): compare
 # the ratios, not the absolute figures, across machines.
 #
-# Environment: ITEMS [100000], USERS [1000000], EVENTS [20000000], THREADS [2],
+# Environment: ITEMS [100000], USERS [1000000], EVENTS [20000000], THREADS [2 per CPU],
 # DURATION [10s], ROUNDS [2], CONNECTIONS [32], RATE_SECONDS [15], MIXED_SECONDS [10],
 # SAMPLE [20000], SEED [1], WRITE_PCT [10], BATCH [10000], LOAD_CONNS [2],
 # GEN_DIR (reuse an `aisle gen` output of the same sizes instead of generating),
@@ -43,7 +43,7 @@ set -euo pipefail
 ITEMS=${ITEMS:-100000}
 USERS=${USERS:-1000000}
 EVENTS=${EVENTS:-20000000}
-THREADS=${THREADS:-2}
+THREADS=${THREADS:-$((2 * $(nproc)))}
 DURATION=${DURATION:-10s}
 ROUNDS=${ROUNDS:-2}
 CONNECTIONS=${CONNECTIONS:-32}

@@ -38,7 +38,7 @@ static void usage_serve(FILE *f)
             "Flags (environment variable in brackets):\n"
             "  --listen HOST:PORT     address to listen on (AISLE_LISTEN) [127.0.0.1:8080]\n"
             "  --data DIR             data directory: log segments live in DIR/log (AISLE_DATA) [./data]\n"
-            "  --threads N            HTTP event-loop threads (AISLE_THREADS) [number of CPUs]\n"
+            "  --threads N            HTTP event-loop threads (AISLE_THREADS) [2 per CPU]\n"
             "  --fsync MODE           always | batch:MS | never (AISLE_FSYNC) [always]\n"
             "                           always: acknowledge after fsync, requests share fsyncs (group commit)\n"
             "                           batch:MS: acknowledge after write(2), fsync every MS ms\n"

@@ -701,8 +701,26 @@ static void add_top(acc_t *a, const rec_hit_t *top, size_t n, float weight, uint
         acc_add(a, top[i].item, weight * top[i].score / top[0].score, top[i].why, ref, top[i].sources);
 }
 
-static int in_recent(const prof_t *p, uint32_t item)
+/* Whether item is among p's recent interactions. An answer asks this of every candidate
+ * (a thousand or more), so a 64-bit Bloom filter of the recent items (recent_bloom) turns
+ * away most of them before the scan. */
+static uint64_t bloom_bit(uint32_t item)
 {
+    return 1ull << ((item * 2654435761u) >> 26);
+}
+
+static uint64_t recent_bloom(const prof_t *p)
+{
+    uint64_t m = 0;
+    for (int i = 0; p && i < p->recent_n; i++)
+        m |= bloom_bit(p->recent_item[i]);
+    return m;
+}
+
+static int in_recent(const prof_t *p, uint64_t bloom, uint32_t item)
+{
+    if (!(bloom & bloom_bit(item)))
+        return 0;
     for (int i = 0; i < p->recent_n; i++)
         if (p->recent_item[i] == item)
             return 1;
@@ -869,6 +887,7 @@ static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, 
     const float *w = st->cfg.prof.weight;
     int personal = 0;
     size_t nhist = 0, ncooc = 0; /* co-occurrence's proposals */
+    uint64_t bloom = recent_bloom(p);
     if (p) {
         /* Neighbours of what the customer did last, newest first and weighted by how
          * much each kind of event says. */
@@ -884,15 +903,17 @@ static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, 
                 continue;
             const cooc_slot_t *s;
             size_t n = blend->coview > 0 ? cooc_get(st->coview, item, &s) : 0;
+            cooc_prefetch(st->coview, s, n);
             for (size_t i = 0; i < n; i++)
-                if (!in_recent(p, s[i].item)) {
+                if (!in_recent(p, bloom, s[i].item)) {
                     acc_source(a, s[i].item, blend->coview, sw * cooc_sim(st->coview, item, &s[i]), WHY_VIEWED_WITH,
                                item, SRC_COVIEW);
                     ncooc++;
                 }
             n = blend->cobuy > 0 ? cooc_get(st->cobuy, item, &s) : 0;
+            cooc_prefetch(st->cobuy, s, n);
             for (size_t i = 0; i < n; i++)
-                if (!in_recent(p, s[i].item)) {
+                if (!in_recent(p, bloom, s[i].item)) {
                     acc_source(a, s[i].item, blend->cobuy, sw * cooc_sim(st->cobuy, item, &s[i]), WHY_BOUGHT_WITH,
                                item, SRC_COBUY);
                     ncooc++;
@@ -909,7 +930,7 @@ static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, 
                 continue;
             size_t n = top_list(st, c, TOP_POPULAR, p->cat[i], now_ms, top, 40);
             for (size_t j = 0; j < n; j++)
-                if (!in_recent(p, top[j].item))
+                if (!in_recent(p, bloom, top[j].item))
                     acc_source(a, top[j].item, blend->category, cw * top[j].score / top[0].score, WHY_CATEGORY,
                                p->cat[i], SRC_CATEGORY);
             personal = 1;
@@ -922,7 +943,7 @@ static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, 
             vec_hit_t ch[CONTENT_CANDIDATES];
             size_t n = content_candidates(st, hist, nhist, ncooc < CONTENT_THIN, now_ms, ch, CONTENT_CANDIDATES);
             for (size_t j = 0; j < n && ch[0].score > 0 && ch[j].score > 0; j++)
-                if (!in_recent(p, ch[j].item))
+                if (!in_recent(p, bloom, ch[j].item))
                     acc_source(a, ch[j].item, blend->content, ch[j].score / ch[0].score, WHY_CONTENT, INTERN_NONE,
                                SRC_CONTENT);
             personal |= n > 0;
@@ -963,7 +984,7 @@ static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, 
     /* What the customer just looked at is on their screen already. */
     if (p)
         for (size_t i = 0; i < a->n; i++)
-            if (in_recent(p, a->e[i].item))
+            if (in_recent(p, bloom, a->e[i].item))
                 a->e[i].score = 0;
     *nhist_out = nhist;
     return a;

@@ -104,6 +104,13 @@ float cooc_mass(const cooc_t *c, uint32_t a)
     return a < c->cap && c->blk[a] ? c->blk[a]->mass : 0;
 }
 
+void cooc_prefetch(const cooc_t *c, const cooc_slot_t *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i].item < c->cap)
+            __builtin_prefetch(&c->inv[s[i].item]);
+}
+
 float cooc_sim(const cooc_t *c, uint32_t a, const cooc_slot_t *s)
 {
     if (a >= c->cap || s->item >= c->cap)

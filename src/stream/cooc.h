@@ -27,6 +27,9 @@ void cooc_add(cooc_t *c, uint32_t a, uint32_t b, float w);
 size_t cooc_get(const cooc_t *c, uint32_t a, const cooc_slot_t **out);
 /* Total weight ever added from a. */
 float cooc_mass(const cooc_t *c, uint32_t a);
+/* Asks the cache for what cooc_sim will read of slots s[0..n) (their items' masses), so
+ * that the misses overlap. */
+void cooc_prefetch(const cooc_t *c, const cooc_slot_t *s, size_t n);
 /* Cosine-style similarity of a's neighbour slot s: w / sqrt(mass(a) * mass(b)). */
 float cooc_sim(const cooc_t *c, uint32_t a, const cooc_slot_t *s);
 size_t cooc_bytes(const cooc_t *c);
