@@ -901,7 +901,7 @@ static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, 
             float sw = seed_w * w[type];
             if (sw <= 0)
                 continue;
-            const cooc_slot_t *s;
+            const cooc_slot_t *s = NULL;
             size_t n = blend->coview > 0 ? cooc_get(st->coview, item, &s) : 0;
             cooc_prefetch(st->coview, s, n);
             for (size_t i = 0; i < n; i++)
