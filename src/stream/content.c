@@ -449,20 +449,6 @@ static int term_order(const void *a, const void *b)
     return x->term < y->term ? -1 : x->term > y->term;
 }
 
-/* The weight of term in byterm (q's terms sorted by term), 0 when absent. */
-static float query_weight(const ct_term_t *byterm, size_t n, uint32_t term)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (byterm[mid].term < term)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < n && byterm[lo].term == term ? byterm[lo].w : 0;
-}
-
 /* The search over one index: lists (by term, cap of them) holding nitems items. */
 static size_t search(const content_t *c, const plist_t *lists, uint32_t lists_cap, uint32_t nitems,
                      size_t max_postings, const ct_query_t *q_in, vec_hit_t *out, size_t k)
@@ -543,10 +529,14 @@ static size_t search(const content_t *c, const plist_t *lists, uint32_t lists_ca
         uint32_t item = shortlist[i].item;
         const citem_t *it = &c->item[item];
         float dot = 0, norm = 0;
+        size_t at = 0; /* both are sorted by term: a merge finds the query's weights */
         for (uint32_t f = 0; f < it->n; f++) {
-            float w = it->f[f].tf * idf(c, it->f[f].term);
+            uint32_t term = it->f[f].term;
+            float w = it->f[f].tf * idf(c, term);
             norm += w * w;
-            dot += w * query_weight(byterm, q.n, it->f[f].term);
+            while (at < q.n && byterm[at].term < term)
+                at++;
+            dot += w * (at < q.n && byterm[at].term == term ? byterm[at].w : 0.0f);
         }
         if (norm > 0 && dot > 0)
             vec_heap_offer(out, &got, k, (vec_hit_t){item, dot / (sqrtf(norm) * qnorm)});
