@@ -403,6 +403,16 @@ static float norm_of(const content_t *c, uint32_t item)
 void ct_query_init(ct_query_t *q)
 {
     q->n = 0;
+    memset(q->at, 0, sizeof q->at);
+}
+
+/* The slot of term in q->at: where it is, or the empty one where it would go. */
+static size_t query_slot(const ct_query_t *q, uint32_t term)
+{
+    size_t h = (term * 2654435761u) >> 24;
+    while (q->at[h] && q->t[q->at[h] - 1].term != term)
+        h = (h + 1) & 255;
+    return h;
 }
 
 static int term_heavier(const void *a, const void *b)
@@ -418,6 +428,9 @@ void ct_query_trim(ct_query_t *q)
     qsort(q->t, q->n, sizeof q->t[0], term_heavier);
     if (q->n > CT_QUERY)
         q->n = CT_QUERY;
+    memset(q->at, 0, sizeof q->at);
+    for (size_t i = 0; i < q->n; i++)
+        q->at[query_slot(q, q->t[i].term)] = (uint8_t)(i + 1);
 }
 
 void ct_query_add(const content_t *c, ct_query_t *q, uint32_t item, float w)
@@ -429,17 +442,18 @@ void ct_query_add(const content_t *c, ct_query_t *q, uint32_t item, float w)
     if (!(norm > 0))
         return;
     for (uint32_t i = 0; i < it->n; i++) {
-        float v = w * it->f[i].tf * idf(c, it->f[i].term) / norm;
-        size_t j = 0;
-        while (j < q->n && q->t[j].term != it->f[i].term)
-            j++;
-        if (j == q->n) {
-            if (q->n == sizeof q->t / sizeof q->t[0])
+        uint32_t term = it->f[i].term;
+        float v = w * it->f[i].tf * idf(c, term) / norm;
+        size_t h = query_slot(q, term);
+        if (!q->at[h]) {
+            if (q->n == sizeof q->t / sizeof q->t[0]) {
                 ct_query_trim(q); /* keep the heaviest, make room */
-            j = q->n++;
-            q->t[j] = (ct_term_t){it->f[i].term, 0};
+                h = query_slot(q, term);
+            }
+            q->t[q->n] = (ct_term_t){term, 0};
+            q->at[h] = (uint8_t)++q->n;
         }
-        q->t[j].w += v;
+        q->t[q->at[h] - 1].w += v;
     }
 }
 

@@ -27,7 +27,9 @@ typedef struct {
 typedef struct {
     ct_term_t t[CT_QUERY * 4];
     size_t n;
+    uint8_t at[256]; /* term hash -> 1 + its index in t, 0 for none (linear probing) */
 } ct_query_t;
+_Static_assert(CT_QUERY * 4 < 128, "ct_query_t.at holds indices in a byte, at most half full");
 
 
 content_t *ct_new(void); /* caller owns; ct_free frees */
