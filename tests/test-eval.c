@@ -22,6 +22,23 @@ static void put_item(log_t *l, const char *id)
     buf_free(&b);
 }
 
+/* A fresh data directory (its path into dir) with an empty log, open for appends.
+ * Caller closes the log. */
+static log_t *new_log(char dir[256])
+{
+    char logdir[300];
+    tmpdir_make(dir);
+    snprintf(logdir, sizeof logdir, "%s/log", dir);
+    log_opts_t o;
+    log_opts_default(&o);
+    log_t *l;
+    log_replay_stats_t rs;
+    ASSERT(log_open(logdir, &o, &l) == 0);
+    ASSERT(log_replay(l, NULL, NULL, &rs) == 0);
+    ASSERT(log_start(l, NULL, NULL) == 0);
+    return l;
+}
+
 /* A purchase; order NULL: none. */
 static void put_order_line(log_t *l, const char *user, const char *item, const char *order, int64_t ts)
 {
@@ -42,16 +59,8 @@ static void put_order_line(log_t *l, const char *user, const char *item, const c
 
 TEST(exact_metrics_on_a_small_log)
 {
-    char dir[256], logdir[300];
-    tmpdir_make(dir);
-    snprintf(logdir, sizeof logdir, "%s/log", dir);
-    log_opts_t o;
-    log_opts_default(&o);
-    log_t *l;
-    log_replay_stats_t rs;
-    ASSERT(log_open(logdir, &o, &l) == 0);
-    ASSERT(log_replay(l, NULL, NULL, &rs) == 0);
-    ASSERT(log_start(l, NULL, NULL) == 0);
+    char dir[256];
+    log_t *l = new_log(dir);
     const char *items[] = {"A", "B", "C", "D"};
     for (int i = 0; i < 4; i++)
         put_item(l, items[i]);
@@ -92,16 +101,8 @@ TEST(exact_metrics_on_a_small_log)
  * Y, Z for the test customer; the order holds Z (its first line) and Y. */
 TEST(basket_target_counts_any_item_of_the_order)
 {
-    char dir[256], logdir[300];
-    tmpdir_make(dir);
-    snprintf(logdir, sizeof logdir, "%s/log", dir);
-    log_opts_t o;
-    log_opts_default(&o);
-    log_t *l;
-    log_replay_stats_t rs;
-    ASSERT(log_open(logdir, &o, &l) == 0);
-    ASSERT(log_replay(l, NULL, NULL, &rs) == 0);
-    ASSERT(log_start(l, NULL, NULL) == 0);
+    char dir[256];
+    log_t *l = new_log(dir);
     const char *items[] = {"W", "X", "Y", "Z"};
     for (int i = 0; i < 4; i++)
         put_item(l, items[i]);
