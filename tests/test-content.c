@@ -134,6 +134,51 @@ TEST(fresh_index_keeps_new_items_until_they_mature)
     ct_free(c);
 }
 
+TEST(fresh_neighbours_are_cached_until_the_fresh_index_changes)
+{
+    content_t *c = ct_new();
+    json_t *d = item("Green tea", "Tea", "Leaf", 4);
+    ct_item_set(c, 0, d, 0); /* mature */
+    json_decref(d);
+    set(c, 1, item("Jasmine green tea", "Tea", "Leaf", 5));
+    set(c, 2, item("Mint green tea", "Tea", "Leaf", 5));
+    set(c, 3, item("Dark roast coffee beans", "Coffee", "Bean Co", 9));
+    vec_hit_t out[CT_NEAR];
+    size_t n = ct_fresh_near(c, 0, out, CT_NEAR);
+    ASSERT(n >= 2 && found(out, n, 1) && found(out, n, 2) && !found(out, n, 0));
+    for (size_t i = 0; i < n; i++) { /* the exact cosines, best first */
+        ASSERT(fabsf(out[i].score - ct_similarity(c, 0, out[i].item)) < 1e-5f);
+        ASSERT(i == 0 || out[i - 1].score >= out[i].score);
+    }
+    ASSERT_EQ(ct_fresh_near(c, 0, out, 1), 1); /* k bounds the answer */
+    /* A new fresh item enters: the cached list knows it at once. */
+    set(c, 4, item("Green tea", "Tea", "Leaf", 4));
+    n = ct_fresh_near(c, 0, out, CT_NEAR);
+    ASSERT(n >= 1 && out[0].item == 4 && out[0].score > 0.99f);
+    /* One matures: it leaves the list; the rest stay. */
+    ct_item_mature(c, 1);
+    n = ct_fresh_near(c, 0, out, CT_NEAR);
+    ASSERT(!found(out, n, 1) && found(out, n, 4) && found(out, n, 2));
+    /* A stock or price update that leaves the terms alone changes nothing. */
+    set(c, 2, item("Mint green tea", "Tea", "Leaf", 5));
+    ASSERT_EQ(ct_fresh_count(c), 3);
+    n = ct_fresh_near(c, 0, out, CT_NEAR);
+    ASSERT(found(out, n, 2) && found(out, n, 4));
+    /* The item's own text changes: its neighbours are searched again. */
+    d = item("Dark roast coffee beans", "Coffee", "Bean Co", 9);
+    ct_item_set(c, 0, d, 0);
+    json_decref(d);
+    n = ct_fresh_near(c, 0, out, CT_NEAR);
+    ASSERT(n >= 1 && out[0].item == 3);
+    /* Without terms, or with no fresh item left: nothing. */
+    ASSERT_EQ(ct_fresh_near(c, 99, out, CT_NEAR), 0);
+    ct_item_mature(c, 2);
+    ct_item_mature(c, 3);
+    ct_item_mature(c, 4);
+    ASSERT_EQ(ct_fresh_near(c, 0, out, CT_NEAR), 0);
+    ct_free(c);
+}
+
 static server_t S;
 static char DIR_[256];
 
@@ -319,4 +364,5 @@ TEST(content_adds_new_items_to_rich_cooccurrence_and_everything_to_thin)
 TEST_MAIN(TEST_ENTRY(terms_index_and_search), TEST_ENTRY(a_new_item_reaches_the_customer_it_resembles),
           TEST_ENTRY(ranker_fit_finds_the_known_weights),
           TEST_ENTRY(fresh_index_keeps_new_items_until_they_mature),
+          TEST_ENTRY(fresh_neighbours_are_cached_until_the_fresh_index_changes),
           TEST_ENTRY(content_adds_new_items_to_rich_cooccurrence_and_everything_to_thin))

@@ -316,7 +316,9 @@ static void reply_hits(h2o_req_t *req, srv_t *srv, const char *scenario, const r
         const char *id = intern_str(st->items, hits[i].item, &len);
         buf_puts(&b, i ? ",{\"item_id\":" : "{\"item_id\":");
         buf_put_json_str(&b, id, len);
-        buf_printf(&b, ",\"score\":%.6g,\"reasons\":[", (double)hits[i].score);
+        buf_puts(&b, ",\"score\":");
+        buf_put_g6(&b, (double)hits[i].score);
+        buf_puts(&b, ",\"reasons\":[");
         put_reason(st, &hits[i], &b);
         buf_puts(&b, "],\"sources\":[");
         int first = 1;

@@ -58,6 +58,7 @@ int rec_blend_parse(rec_blend_t *b, const char *list)
 
 #define ACC_SLOTS 8192 /* hash slots, power of two */
 #define ACC_MAX 4096   /* candidates kept */
+_Static_assert(ACC_MAX < 65536, "acc_t.at holds 1 + an index in 16 bits");
 #define MODEL_HIST 64  /* the customer's most recent items the trained models read */
 #define MODEL_CANDIDATES 200 /* best items asked of each trained model */
 #define CONTENT_HIST 16      /* history items in the content profile */
@@ -65,10 +66,11 @@ int rec_blend_parse(rec_blend_t *b, const char *list)
 #define CONTENT_THIN 10         /* co-occurrence proposals below which content searches every item */
 #define CONTENT_FRESH 20        /* fresh items asked of it otherwise */
 #define COLD_TRENDING 0.1f   /* trending's share of a newcomer's answer (popular: 1) */
+_Static_assert(CONTENT_HIST * CT_NEAR <= 128, "content_candidates indexes its sums in a byte, at most half full");
 
 typedef struct {
     uint32_t key[ACC_SLOTS];
-    int32_t at[ACC_SLOTS];
+    uint16_t at[ACC_SLOTS]; /* 1 + index in e, 0 for an empty slot (half the bytes to clear) */
     rec_hit_t e[ACC_MAX];
     float best[ACC_MAX]; /* largest single contribution: it names the reason */
     float feat[ACC_MAX][RK_NSOURCE_FEATS]; /* each source's unweighted score (for_you) */
@@ -80,7 +82,7 @@ static acc_t *acc_new(void)
     acc_t *a = malloc(sizeof *a);
     if (!a)
         abort();
-    memset(a->at, 0xff, sizeof a->at);
+    memset(a->at, 0, sizeof a->at);
     a->n = 0;
     return a;
 }
@@ -89,21 +91,21 @@ static acc_t *acc_new(void)
 static int acc_add(acc_t *a, uint32_t item, float score, rec_why_t why, uint32_t ref, uint32_t src)
 {
     uint32_t h = (item * 2654435761u) & (ACC_SLOTS - 1);
-    while (a->at[h] >= 0 && a->key[h] != item)
+    while (a->at[h] && a->key[h] != item)
         h = (h + 1) & (ACC_SLOTS - 1);
     rec_hit_t *e;
-    if (a->at[h] < 0) {
+    if (!a->at[h]) {
         if (a->n == ACC_MAX)
             return -1;
         a->key[h] = item;
-        a->at[h] = (int32_t)a->n;
+        a->at[h] = (uint16_t)(a->n + 1);
         e = &a->e[a->n];
         *e = (rec_hit_t){item, 0, why, ref, 0};
         a->best[a->n] = -INFINITY;
         memset(a->feat[a->n], 0, sizeof a->feat[0]);
         a->n++;
     } else {
-        e = &a->e[a->at[h]];
+        e = &a->e[a->at[h] - 1];
     }
     e->score += score;
     e->sources |= src;
@@ -201,6 +203,28 @@ static int hit_cmp_seeded(const void *a, const void *b, void *seed)
         return x->score > y->score ? -1 : 1;
     uint64_t s = *(const uint64_t *)seed, hx = hash_mix(s ^ x->item), hy = hash_mix(s ^ y->item);
     return hx < hy ? -1 : hx > hy;
+}
+
+/* Sorts hits best first, ties by item (or by a hash of it under a tie seed). An answer
+ * sorts a few dozen: insertion, in place, without qsort's calls through a pointer. */
+static void sort_hits(rec_hit_t *h, size_t n, uint64_t tie_seed)
+{
+    if (n > 64) {
+        if (tie_seed)
+            qsort_r(h, n, sizeof *h, hit_cmp_seeded, &tie_seed);
+        else
+            qsort(h, n, sizeof *h, hit_cmp);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        rec_hit_t x = h[i];
+        size_t j = i;
+        while (j > 0 && (tie_seed ? hit_cmp_seeded(&x, &h[j - 1], &tie_seed) : hit_cmp(&x, &h[j - 1])) < 0) {
+            h[j] = h[j - 1];
+            j--;
+        }
+        h[j] = x;
+    }
 }
 
 /* ---- business rules ------------------------------------------------------------------ */
@@ -327,6 +351,9 @@ static size_t rank_front(const state_t *st, const prof_t *p, const rec_filter_t 
                          size_t cap)
 {
     size_t kk = 0;
+    for (size_t i = 0; i < take; i++) /* each is a miss in the item table: overlap them */
+        if (hits[i].item < intern_count(st->items))
+            __builtin_prefetch(&st->item[hits[i].item]);
     for (size_t i = 0; i < take; i++) {
         if (!passes(st, p, f, hits[i].item))
             continue;
@@ -353,10 +380,7 @@ static size_t rank_front(const state_t *st, const prof_t *p, const rec_filter_t 
                 work[at + i].score = scores[i];
         }
     }
-    if (f->tie_seed)
-        qsort_r(work, kk, sizeof *work, hit_cmp_seeded, (void *)&f->tie_seed);
-    else
-        qsort(work, kk, sizeof *work, hit_cmp);
+    sort_hits(work, kk, f->tie_seed);
     uint32_t cats[64], counts[64];
     size_t ncats = 0, skipped = 0, m = 0;
     for (size_t i = 0; i < kk && m < cap; i++) {
@@ -453,10 +477,14 @@ typedef struct {
 } top_t;
 
 #define CACHE_ENTRIES 2048 /* power of two; a shop has a few hundred categories */
+_Static_assert(CACHE_ENTRIES <= 65536, "the refresher lists due entries in 16 bits");
 #define CACHE_PROBES 8
 
 struct rec_cache {
-    pthread_mutex_t mu;
+    /* The lists: answers read them under the read lock (many at once, four times per
+     * for_you answer); the refresher and a first build write under the write lock. */
+    pthread_rwlock_t lock;
+    pthread_mutex_t mu;  /* stop, with wake */
     pthread_cond_t wake; /* stops the refresher */
     int64_t ttl_ms;
     top_t *e[CACHE_ENTRIES];
@@ -470,6 +498,12 @@ rec_cache_t *rec_cache_new(int64_t ttl_ms)
     rec_cache_t *c = calloc(1, sizeof *c);
     if (!c)
         abort();
+    /* The refresher must get its turn under a steady stream of readers. */
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&c->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->wake, NULL);
     c->ttl_ms = ttl_ms;
@@ -478,11 +512,37 @@ rec_cache_t *rec_cache_new(int64_t ttl_ms)
 
 static void build_top(const state_t *st, top_t *t, int64_t now_ms);
 
+/* Rebuilds entry i if it is due: built before, asked for since, and not being built. */
+static void refresh_entry(rec_cache_t *c, size_t i, top_t *nt)
+{
+    pthread_rwlock_wrlock(&c->lock);
+    top_t *t = c->e[i];
+    if (!t || !t->built_ms || t->building || !__atomic_load_n(&t->used, __ATOMIC_RELAXED)) {
+        pthread_rwlock_unlock(&c->lock);
+        return;
+    }
+    t->building = 1;
+    __atomic_store_n(&t->used, 0, __ATOMIC_RELAXED);
+    nt->kind = t->kind;
+    nt->cat = t->cat;
+    pthread_rwlock_unlock(&c->lock);
+    pthread_rwlock_rdlock(&c->st->lock);
+    build_top(c->st, nt, c->st->last_event_ms);
+    pthread_rwlock_unlock(&c->st->lock);
+    pthread_rwlock_wrlock(&c->lock);
+    memcpy(t->hit, nt->hit, nt->n * sizeof *t->hit);
+    t->n = nt->n;
+    t->built_ms = time_now_ms();
+    t->building = 0;
+    pthread_rwlock_unlock(&c->lock);
+}
+
 static void *refresher_main(void *arg)
 {
     rec_cache_t *c = arg;
     top_t *nt = malloc(sizeof *nt);
-    if (!nt)
+    uint16_t *due = malloc(CACHE_ENTRIES * sizeof *due);
+    if (!nt || !due)
         abort();
     pthread_mutex_lock(&c->mu);
     while (!c->stop) {
@@ -492,26 +552,25 @@ static void *refresher_main(void *arg)
         ts.tv_sec += c->ttl_ms / 1000 + ns / 1000000000;
         ts.tv_nsec = ns % 1000000000;
         pthread_cond_timedwait(&c->wake, &c->mu, &ts);
-        for (size_t i = 0; i < CACHE_ENTRIES && !c->stop; i++) {
-            top_t *t = c->e[i];
-            if (!t || !t->built_ms || t->building || !t->used)
-                continue;
-            t->building = 1;
-            t->used = 0;
-            nt->kind = t->kind;
-            nt->cat = t->cat;
-            pthread_mutex_unlock(&c->mu);
-            pthread_rwlock_rdlock(&c->st->lock);
-            build_top(c->st, nt, c->st->last_event_ms);
-            pthread_rwlock_unlock(&c->st->lock);
-            pthread_mutex_lock(&c->mu);
-            memcpy(t->hit, nt->hit, nt->n * sizeof *t->hit);
-            t->n = nt->n;
-            t->built_ms = time_now_ms();
-            t->building = 0;
+        if (c->stop)
+            break;
+        pthread_mutex_unlock(&c->mu);
+        /* Which lists are due, under the read lock (answers go on); each is then
+         * rebuilt on its own, outside any lock, and swapped in under the write lock. */
+        size_t ndue = 0;
+        pthread_rwlock_rdlock(&c->lock);
+        for (size_t i = 0; i < CACHE_ENTRIES; i++) {
+            const top_t *t = c->e[i];
+            if (t && t->built_ms && !t->building && __atomic_load_n(&t->used, __ATOMIC_RELAXED))
+                due[ndue++] = (uint16_t)i;
         }
+        pthread_rwlock_unlock(&c->lock);
+        for (size_t i = 0; i < ndue; i++)
+            refresh_entry(c, due[i], nt);
+        pthread_mutex_lock(&c->mu);
     }
     pthread_mutex_unlock(&c->mu);
+    free(due);
     free(nt);
     return NULL;
 }
@@ -543,14 +602,34 @@ void rec_cache_free(rec_cache_t *c)
     for (size_t i = 0; i < CACHE_ENTRIES; i++)
         free(c->e[i]);
     pthread_mutex_destroy(&c->mu);
+    pthread_rwlock_destroy(&c->lock);
     free(c);
 }
 
+static size_t cache_hash(int kind, uint32_t cat)
+{
+    return (size_t)hash_mix(((uint64_t)kind << 32) | cat) & (CACHE_ENTRIES - 1);
+}
+
+/* The entry of (kind, cat), or NULL. Call with the lock held (either way). */
+static top_t *cache_find(rec_cache_t *c, int kind, uint32_t cat)
+{
+    size_t h = cache_hash(kind, cat);
+    for (int i = 0; i < CACHE_PROBES; i++) {
+        top_t *t = c->e[(h + (size_t)i) & (CACHE_ENTRIES - 1)];
+        if (!t)
+            return NULL;
+        if (t->kind == kind && t->cat == cat)
+            return t;
+    }
+    return NULL;
+}
+
 /* The entry of (kind, cat), created (or taking over the last probed slot) when absent.
- * Call with the mutex held. */
+ * Call with the write lock held. */
 static top_t *cache_slot(rec_cache_t *c, int kind, uint32_t cat)
 {
-    size_t h = (size_t)hash_mix(((uint64_t)kind << 32) | cat) & (CACHE_ENTRIES - 1), at = h;
+    size_t h = cache_hash(kind, cat), at = h;
     for (int i = 0; i < CACHE_PROBES; i++) {
         at = (h + (size_t)i) & (CACHE_ENTRIES - 1);
         top_t *t = c->e[at];
@@ -637,6 +716,13 @@ static void build_top(const state_t *st, top_t *t, int64_t now_ms)
     qsort(t->hit, t->n, sizeof t->hit[0], hit_cmp);
 }
 
+/* Whether t's list will do at wall time: young enough, or being rebuilt (or due to be,
+ * by the refresher), so that the old list serves meanwhile. */
+static int usable(const rec_cache_t *c, const top_t *t, int64_t wall)
+{
+    return t->built_ms && c->ttl_ms && (wall - t->built_ms < c->ttl_ms || t->building || c->st);
+}
+
 /* Copies the first `limit` entries of the top list of (kind, cat) into out. A list older
  * than the cache's TTL is rebuilt by one request, outside the lock, while the others go
  * on with the old one; a list never built yet is built by whoever needs it. */
@@ -644,22 +730,30 @@ static size_t top_list(const state_t *st, rec_cache_t *c, int kind, uint32_t cat
                        size_t limit)
 {
     int64_t wall = time_now_ms();
-    pthread_mutex_lock(&c->mu);
-    top_t *t = cache_slot(c, kind, cat);
-    int fresh = t && t->built_ms && c->ttl_ms && wall - t->built_ms < c->ttl_ms;
-    if (t && !fresh && t->built_ms && c->ttl_ms && (t->building || c->st))
-        fresh = 1; /* being rebuilt, or the refresher will: the old list will do */
-    if (t)
-        t->used = 1;
-    if (fresh) {
+    pthread_rwlock_rdlock(&c->lock);
+    top_t *t = cache_find(c, kind, cat);
+    if (t && usable(c, t, wall)) { /* the common case: many answers at once */
+        __atomic_store_n(&t->used, 1, __ATOMIC_RELAXED);
         size_t n = t->n < limit ? t->n : limit;
         memcpy(out, t->hit, n * sizeof *out);
-        pthread_mutex_unlock(&c->mu);
+        pthread_rwlock_unlock(&c->lock);
+        return n;
+    }
+    pthread_rwlock_unlock(&c->lock);
+
+    pthread_rwlock_wrlock(&c->lock);
+    t = cache_slot(c, kind, cat);
+    if (t)
+        t->used = 1;
+    if (t && usable(c, t, wall)) { /* another request built it meanwhile */
+        size_t n = t->n < limit ? t->n : limit;
+        memcpy(out, t->hit, n * sizeof *out);
+        pthread_rwlock_unlock(&c->lock);
         return n;
     }
     if (t)
         t->building = 1;
-    pthread_mutex_unlock(&c->mu);
+    pthread_rwlock_unlock(&c->lock);
 
     top_t *nt = malloc(sizeof *nt);
     if (!nt)
@@ -670,14 +764,14 @@ static size_t top_list(const state_t *st, rec_cache_t *c, int kind, uint32_t cat
     size_t n = nt->n < limit ? nt->n : limit;
     memcpy(out, nt->hit, n * sizeof *out);
 
-    pthread_mutex_lock(&c->mu);
+    pthread_rwlock_wrlock(&c->lock);
     if (t && t->kind == kind && t->cat == cat) {
         memcpy(t->hit, nt->hit, nt->n * sizeof *t->hit);
         t->n = nt->n;
         t->built_ms = wall;
         t->building = 0;
     }
-    pthread_mutex_unlock(&c->mu);
+    pthread_rwlock_unlock(&c->lock);
     free(nt);
     return n;
 }
@@ -809,26 +903,74 @@ static size_t model_input(const ms_model_t *mm, const hist_t *h, size_t nh, mode
     return n;
 }
 
-/* Items like what the customer did (the content profile): the sum of the history items'
- * TF-IDF vectors, each weighted by what its events say and decayed by age (the
- * affinities' half-life), searched in the catalog's index. */
-static size_t content_candidates(const state_t *st, const hist_t *h, size_t nh, int everything, int64_t now_ms,
-                                 vec_hit_t *out, size_t k)
+/* The weight of history item i in the content profile: what its events say, decayed
+ * by age (the affinities' half-life). */
+static float content_weight(const state_t *st, const hist_t *h, int64_t now_ms)
 {
-    ct_query_t q;
-    ct_query_init(&q);
+    double age = now_ms > h->ts ? (double)(now_ms - h->ts) : 0;
+    return log1pf(h->w) * h->r * (float)exp2(-age / st->cfg.prof.half_life_ms);
+}
+
+/* Items like what the customer did: where co-occurrence is thin, the sum of the history
+ * items' TF-IDF vectors (the content profile) searched over the whole catalog. Where it
+ * has much to say, content adds what co-occurrence cannot see yet, the fresh items: each
+ * history item's cached fresh neighbours, weighted as in the profile and summed (the
+ * profile's dot product, item by item, without a search per answer). */
+static size_t content_candidates(const state_t *st, const hist_t *h, size_t nh, int everything, int64_t now_ms,
+                                 vec_hit_t *out, uint32_t *because, size_t k)
+{
     if (nh > CONTENT_HIST)
         nh = CONTENT_HIST; /* the newest: older ones have decayed, and each costs a look-up per term */
-    for (size_t i = 0; i < nh; i++) {
-        double age = now_ms > h[i].ts ? (double)(now_ms - h[i].ts) : 0;
-        float w = log1pf(h[i].w) * h[i].r * (float)exp2(-age / st->cfg.prof.half_life_ms);
-        ct_query_add(st->content, &q, h[i].item, w);
+    if (everything) {
+        ct_query_t q;
+        ct_query_init(&q);
+        for (size_t i = 0; i < nh; i++)
+            ct_query_add(st->content, &q, h[i].item, content_weight(st, &h[i], now_ms));
+        size_t n = ct_search(st->content, &q, out, k);
+        for (size_t i = 0; i < n; i++)
+            because[i] = INTERN_NONE; /* worked out for the picks that make the answer */
+        return n;
     }
-    /* Where co-occurrence has much to say, content adds what it cannot see yet: the fresh
-     * items (a search of their small index). Where it is thin, the whole catalog. */
-    if (everything)
-        return ct_search(st->content, &q, out, k);
-    return ct_search_fresh(st->content, &q, out, k < CONTENT_FRESH ? k : CONTENT_FRESH);
+    vec_hit_t sum[CONTENT_HIST * CT_NEAR];
+    float top[CONTENT_HIST * CT_NEAR]; /* the largest single history item's share, and which */
+    uint32_t top_of[CONTENT_HIST * CT_NEAR];
+    uint8_t at[256] = {0}; /* item hash -> 1 + its index in sum (linear probing, at most half full) */
+    size_t n = 0;
+    for (size_t i = 0; i < nh; i++) {
+        float w = content_weight(st, &h[i], now_ms);
+        vec_hit_t near[CT_NEAR];
+        size_t m = w > 0 ? ct_fresh_near(st->content, h[i].item, near, CT_NEAR) : 0;
+        for (size_t j = 0; j < m; j++) {
+            size_t s = (near[j].item * 2654435761u) >> 24;
+            while (at[s] && sum[at[s] - 1].item != near[j].item)
+                s = (s + 1) & 255;
+            if (!at[s]) {
+                sum[n] = (vec_hit_t){near[j].item, 0};
+                top[n] = 0;
+                at[s] = (uint8_t)++n;
+            }
+            size_t x = at[s] - 1;
+            sum[x].score += w * near[j].score;
+            if (w * near[j].score > top[x]) {
+                top[x] = w * near[j].score;
+                top_of[x] = h[i].item;
+            }
+        }
+    }
+    if (k > CONTENT_FRESH)
+        k = CONTENT_FRESH;
+    vec_hit_t pick[CONTENT_HIST * CT_NEAR]; /* sum stays in place: at indexes it */
+    memcpy(pick, sum, n * sizeof *pick);
+    n = vec_select_hits(pick, n, k);
+    vec_sort_hits(pick, n);
+    for (size_t i = 0; i < n; i++) {
+        out[i] = pick[i];
+        size_t s = (pick[i].item * 2654435761u) >> 24;
+        while (sum[at[s] - 1].item != pick[i].item)
+            s = (s + 1) & 255;
+        because[i] = top_of[at[s] - 1];
+    }
+    return n;
 }
 
 static const struct {
@@ -890,7 +1032,11 @@ static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, 
     uint64_t bloom = recent_bloom(p);
     if (p) {
         /* Neighbours of what the customer did last, newest first and weighted by how
-         * much each kind of event says. */
+         * much each kind of event says. An item seen, carted and bought is one seed with
+         * the three weights summed (a third of the recent interactions repeat an item). */
+        uint32_t seed[MAX_SEEDS] = {0};
+        float seed_sw[MAX_SEEDS];
+        int nseed = 0;
         float seed_w = 1.0f;
         for (int k = 0; k < p->recent_n && k < MAX_SEEDS && (blend->coview > 0 || blend->cobuy > 0);
              k++, seed_w *= st->cfg.recency_decay) {
@@ -901,6 +1047,22 @@ static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, 
             float sw = seed_w * w[type];
             if (sw <= 0)
                 continue;
+            int j = 0;
+            while (j < nseed && seed[j] != item)
+                j++;
+            if (j == nseed) {
+                seed[nseed] = item;
+                seed_sw[nseed++] = 0;
+            }
+            seed_sw[j] += sw;
+        }
+        if (blend->coview > 0)
+            cooc_prefetch_items(st->coview, seed, (size_t)nseed);
+        if (blend->cobuy > 0)
+            cooc_prefetch_items(st->cobuy, seed, (size_t)nseed);
+        for (int k = 0; k < nseed; k++) {
+            uint32_t item = seed[k];
+            float sw = seed_sw[k];
             const cooc_slot_t *s = NULL;
             size_t n = blend->coview > 0 ? cooc_get(st->coview, item, &s) : 0;
             cooc_prefetch(st->coview, s, n);
@@ -941,10 +1103,12 @@ static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, 
             nhist = live_history(st, p, blend->history_decay, hist);
         if (blend->content > 0 && nhist) {
             vec_hit_t ch[CONTENT_CANDIDATES];
-            size_t n = content_candidates(st, hist, nhist, ncooc < CONTENT_THIN, now_ms, ch, CONTENT_CANDIDATES);
+            uint32_t because[CONTENT_CANDIDATES];
+            size_t n = content_candidates(st, hist, nhist, ncooc < CONTENT_THIN, now_ms, ch, because,
+                                          CONTENT_CANDIDATES);
             for (size_t j = 0; j < n && ch[0].score > 0 && ch[j].score > 0; j++)
                 if (!in_recent(p, bloom, ch[j].item))
-                    acc_source(a, ch[j].item, blend->content, ch[j].score / ch[0].score, WHY_CONTENT, INTERN_NONE,
+                    acc_source(a, ch[j].item, blend->content, ch[j].score / ch[0].score, WHY_CONTENT, because[j],
                                SRC_CONTENT);
             personal |= n > 0;
         }
@@ -1155,7 +1319,7 @@ size_t rec_for_you(const state_t *st, rec_cache_t *c, const ms_set_t *models, co
      * takes a look at each history item). */
     ct_vec_t *hv = NULL; /* the history's content vectors, made once if a pick needs them */
     for (size_t i = 0; i < m; i++) {
-        if (out[i].why == WHY_CONTENT) {
+        if (out[i].why == WHY_CONTENT && out[i].ref == INTERN_NONE) {
             if (!hv) {
                 hv = calloc(nhist + 1, sizeof *hv);
                 if (!hv)

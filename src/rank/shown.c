@@ -22,8 +22,15 @@ typedef struct {
     uint32_t last_s;
 } impression_t;
 
+#define IMPR_LOCKS 64 /* stripes of the impression table's locks, by profile (a power of two) */
+_Static_assert(SHOWN_IMPRESSION_SLOTS % IMPR_LOCKS == 0, "stripes share the table evenly");
+
 struct shown {
-    pthread_mutex_t mu;
+    pthread_mutex_t mu; /* the ring */
+    /* A profile's impressions are all under the lock of its stripe, so that answers to
+     * different customers do not queue for one lock while each reads a dozen or more
+     * slots of a 4 MiB table (a cache miss each). */
+    pthread_mutex_t impr_mu[IMPR_LOCKS];
     impression_t *impr; /* SHOWN_IMPRESSION_SLOTS, direct-mapped by (profile, item) */
     uint32_t run;  /* names this server run */
     uint32_t next; /* next sequence number, from 1 */
@@ -48,6 +55,8 @@ shown_t *shown_new(size_t cap, int64_t now_ms)
     s->run = (uint32_t)hash_mix((uint64_t)now_ms ^ ((uint64_t)(uintptr_t)s << 16));
     s->next = 1;
     pthread_mutex_init(&s->mu, NULL);
+    for (int i = 0; i < IMPR_LOCKS; i++)
+        pthread_mutex_init(&s->impr_mu[i], NULL);
     return s;
 }
 
@@ -56,14 +65,35 @@ void shown_free(shown_t *s)
     if (!s)
         return;
     pthread_mutex_destroy(&s->mu);
+    for (int i = 0; i < IMPR_LOCKS; i++)
+        pthread_mutex_destroy(&s->impr_mu[i]);
     free(s->impr);
     free(s->e);
     free(s);
 }
 
+static size_t stripe_of(uint32_t profile)
+{
+    return (size_t)(hash_mix(profile) % IMPR_LOCKS);
+}
+
+/* Each stripe owns its own part of the table, so that a slot is only ever touched under
+ * its stripe's lock. */
 static impression_t *slot_of(shown_t *s, uint32_t profile, uint32_t item)
 {
-    return &s->impr[hash_mix((uint64_t)profile << 32 | item) & (SHOWN_IMPRESSION_SLOTS - 1)];
+    const size_t per = SHOWN_IMPRESSION_SLOTS / IMPR_LOCKS;
+    return &s->impr[stripe_of(profile) * per + (hash_mix((uint64_t)profile << 32 | item) & (per - 1))];
+}
+
+/* Locks profile's stripe, the slots of items[0..n) asked of the cache first (so that
+ * their misses overlap, outside the lock). */
+static pthread_mutex_t *impr_lock(shown_t *s, uint32_t profile, const uint32_t *items, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        __builtin_prefetch(slot_of(s, profile, items[i]));
+    pthread_mutex_t *mu = &s->impr_mu[stripe_of(profile)];
+    pthread_mutex_lock(mu);
+    return mu;
 }
 
 void shown_put(shown_t *s, uint32_t profile, const uint32_t *items, size_t n, int64_t now_ms, char id[17])
@@ -71,8 +101,8 @@ void shown_put(shown_t *s, uint32_t profile, const uint32_t *items, size_t n, in
     if (n > SHOWN_MAX_ITEMS)
         n = SHOWN_MAX_ITEMS;
     uint32_t now_s = (uint32_t)(now_ms / 1000);
-    pthread_mutex_lock(&s->mu);
     if (profile != UINT32_MAX) {
+        pthread_mutex_t *mu = impr_lock(s, profile, items, n);
         for (size_t i = 0; i < n; i++) {
             impression_t *im = slot_of(s, profile, items[i]);
             if (im->profile == profile && im->item == items[i] &&
@@ -82,7 +112,9 @@ void shown_put(shown_t *s, uint32_t profile, const uint32_t *items, size_t n, in
                 *im = (impression_t){profile, items[i], 1, now_s};
             im->last_s = now_s;
         }
+        pthread_mutex_unlock(mu);
     }
+    pthread_mutex_lock(&s->mu);
     uint32_t seq = s->next++;
     if (s->next == 0)
         s->next = 1;
@@ -122,11 +154,11 @@ int shown_get(shown_t *s, const char *id, uint32_t *items, uint32_t *profile)
 
 void shown_engaged(shown_t *s, uint32_t profile, uint32_t item)
 {
-    pthread_mutex_lock(&s->mu);
+    pthread_mutex_t *mu = impr_lock(s, profile, &item, 1);
     impression_t *im = slot_of(s, profile, item);
     if (im->profile == profile && im->item == item)
         im->profile = UINT32_MAX;
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(mu);
 }
 
 void shown_demote(shown_t *s, uint32_t profile, const uint32_t *items, float *scores, size_t n, int64_t now_ms)
@@ -134,7 +166,7 @@ void shown_demote(shown_t *s, uint32_t profile, const uint32_t *items, float *sc
     if (profile == UINT32_MAX)
         return;
     uint32_t now_s = (uint32_t)(now_ms / 1000);
-    pthread_mutex_lock(&s->mu);
+    pthread_mutex_t *mu = impr_lock(s, profile, items, n);
     for (size_t i = 0; i < n; i++) {
         impression_t *im = slot_of(s, profile, items[i]);
         if (im->profile != profile || im->item != items[i] || im->count <= SHOWN_REPEAT_FREE ||
@@ -145,5 +177,5 @@ void shown_demote(shown_t *s, uint32_t profile, const uint32_t *items, float *sc
         uint32_t extra = im->count - SHOWN_REPEAT_FREE;
         scores[i] *= 1.0f / (float)(1u << (extra > 20 ? 20 : extra));
     }
-    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_unlock(mu);
 }

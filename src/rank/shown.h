@@ -1,6 +1,6 @@
 /* What was shown under each rec_id: a bounded ring of recent answers, so that a later
  * click or purchase carrying the rec_id can be attributed, and so that "the next page"
- * of an answer can leave out what the first page showed. Thread-safe (own mutex).
+ * of an answer can leave out what the first page showed. Thread-safe (own locks).
  * rec_ids are 16 hex digits: 32 bits naming this server run, 32 bits of sequence. */
 #ifndef AISLE_SHOWN_H
 #define AISLE_SHOWN_H

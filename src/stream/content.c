@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,16 @@ typedef struct {
     uint32_t n, cap;
 } plist_t;
 
+/* An item's fresh neighbours as last searched (ct_fresh_near); valid while epoch is the
+ * content's near_epoch. */
+typedef struct {
+    uint32_t epoch; /* 0: never searched, or the item's own terms changed since */
+    uint32_t n;
+    vec_hit_t hit[CT_NEAR];
+} near_t;
+
+#define NEAR_LOCKS 64 /* stripes of the neighbour cache's locks, by item */
+
 struct content {
     intern_t *terms;
     plist_t *post; /* by term */
@@ -52,6 +63,11 @@ struct content {
      * the catalog drifts further), which moves no ranking that matters. */
     float *idfv;
     uint32_t idf_cap, idf_n;
+    /* The fresh-neighbour cache: written by readers (under a stripe lock), so that each
+     * item's search of the fresh index is done once per change of that index. */
+    near_t *near; /* by item id, item_cap of them */
+    uint32_t near_epoch; /* moves when an item enters the fresh index or its terms change */
+    pthread_mutex_t near_mu[NEAR_LOCKS];
 };
 
 /* Field weights: a title word says more than a description word; a word pair is kept
@@ -97,6 +113,9 @@ content_t *ct_new(void)
     if (!c)
         abort();
     c->terms = intern_new();
+    c->near_epoch = 1;
+    for (int i = 0; i < NEAR_LOCKS; i++)
+        pthread_mutex_init(&c->near_mu[i], NULL);
     return c;
 }
 
@@ -114,6 +133,9 @@ void ct_free(content_t *c)
     free(c->post);
     free(c->fpost);
     free(c->idfv);
+    free(c->near);
+    for (int i = 0; i < NEAR_LOCKS; i++)
+        pthread_mutex_destroy(&c->near_mu[i]);
     intern_free(c->terms);
     free(c);
 }
@@ -265,6 +287,7 @@ static void refresh_idf(content_t *c)
     c->idf_n = c->nlive;
     for (uint32_t t = 0; t < c->post_cap; t++)
         set_idf(c, t);
+    c->near_epoch++; /* every weight moved */
 }
 
 /* Takes item's term i out of one index (the main one, or the fresh one): the last
@@ -324,20 +347,37 @@ static void remove_item(content_t *c, uint32_t item)
     it->n = 0;
 }
 
+/* Whether item already has exactly the terms of t and the given freshness (a price or
+ * stock update that leaves the text alone): then nothing needs to change. */
+static int same_terms(const content_t *c, uint32_t item, const terms_t *t, int fresh)
+{
+    const citem_t *it = &c->item[item];
+    if (it->n != t->n || it->fresh != (fresh != 0))
+        return 0;
+    for (uint32_t i = 0; i < t->n; i++)
+        if (it->f[i].term != t->f[i].term || it->f[i].tf != t->f[i].tf)
+            return 0;
+    return 1;
+}
+
 void ct_item_set(content_t *c, uint32_t item, json_t *doc, int fresh)
 {
+    uint32_t cap = c->item_cap;
     c->item = grow(c->item, &c->item_cap, item, sizeof *c->item);
-    remove_item(c, item);
-    if (!doc) {
-        refresh_idf(c);
-        return;
-    }
+    c->near = grow(c->near, &cap, item, sizeof *c->near);
     terms_t *t = malloc(sizeof *t);
     if (!t)
         abort();
     t->c = c;
     t->n = 0;
-    collect(t, doc);
+    if (doc)
+        collect(t, doc);
+    if (doc && t->n && same_terms(c, item, t, fresh)) {
+        free(t);
+        return;
+    }
+    remove_item(c, item);
+    c->near[item].epoch = 0; /* its own neighbours are to be searched again */
     if (t->n) {
         citem_t *it = &c->item[item];
         it->f = malloc(t->n * sizeof *it->f);
@@ -356,6 +396,8 @@ void ct_item_set(content_t *c, uint32_t item, json_t *doc, int fresh)
         it->fresh = fresh != 0;
         c->nfresh += it->fresh;
         c->nlive++;
+        if (fresh) /* the fresh index changed: every cached list may miss it */
+            c->near_epoch++;
     }
     free(t);
     refresh_idf(c);
@@ -570,6 +612,50 @@ size_t ct_search_fresh(const content_t *c, const ct_query_t *q, vec_hit_t *out, 
     return search(c, c->fpost, c->fpost_cap, c->nfresh, CT_FRESH_POSTINGS, q, out, k);
 }
 
+size_t ct_fresh_near(content_t *c, uint32_t item, vec_hit_t *out, size_t k)
+{
+    if (!ct_has(c, item) || !c->nfresh)
+        return 0;
+    if (k > CT_NEAR)
+        k = CT_NEAR;
+    near_t *e = &c->near[item];
+    pthread_mutex_t *mu = &c->near_mu[item % NEAR_LOCKS];
+    size_t n = 0;
+    pthread_mutex_lock(mu);
+    if (e->epoch == c->near_epoch) {
+        /* Matured (or deleted) items drop out; once half have, search again. */
+        for (uint32_t i = 0; i < e->n && n < k; i++)
+            if (c->item[e->hit[i].item].fresh)
+                out[n++] = e->hit[i];
+        uint32_t alive = 0;
+        for (uint32_t i = 0; i < e->n; i++)
+            alive += c->item[e->hit[i].item].fresh;
+        if (2 * alive >= e->n) {
+            pthread_mutex_unlock(mu);
+            return n;
+        }
+    }
+    uint32_t epoch = c->near_epoch; /* a writer cannot move it while readers run */
+    pthread_mutex_unlock(mu);
+
+    ct_query_t q;
+    ct_query_init(&q);
+    ct_query_add(c, &q, item, 1.0f);
+    vec_hit_t hits[CT_NEAR + 1];
+    size_t got = ct_search_fresh(c, &q, hits, CT_NEAR + 1), m = 0;
+    for (size_t i = 0; i < got && m < CT_NEAR; i++)
+        if (hits[i].item != item)
+            hits[m++] = hits[i];
+    pthread_mutex_lock(mu);
+    memcpy(e->hit, hits, m * sizeof *hits);
+    e->n = (uint32_t)m;
+    e->epoch = epoch;
+    pthread_mutex_unlock(mu);
+    n = m < k ? m : k;
+    memcpy(out, hits, n * sizeof *out);
+    return n;
+}
+
 uint32_t ct_fresh_count(const content_t *c)
 {
     return c->nfresh;
@@ -687,7 +773,7 @@ size_t ct_bytes(const content_t *c)
         b += c->item[i].n * sizeof(feat_t);
     for (uint32_t t = 0; t < c->post_cap; t++)
         b += c->post[t].cap * sizeof(posting_t);
-    b += (size_t)c->fpost_cap * sizeof *c->fpost;
+    b += (size_t)c->fpost_cap * sizeof *c->fpost + (size_t)c->item_cap * sizeof *c->near;
     for (uint32_t t = 0; t < c->fpost_cap; t++)
         b += c->fpost[t].cap * sizeof(posting_t);
     return b;

@@ -2,6 +2,7 @@
 #include "cooc.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,6 +110,21 @@ void cooc_prefetch(const cooc_t *c, const cooc_slot_t *s, size_t n)
     for (size_t i = 0; i < n; i++)
         if (s[i].item < c->cap)
             __builtin_prefetch(&c->inv[s[i].item]);
+}
+
+void cooc_prefetch_items(const cooc_t *c, const uint32_t *a, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i] < c->cap)
+            __builtin_prefetch(&c->blk[a[i]]);
+    for (size_t i = 0; i < n; i++) {
+        const block_t *b = a[i] < c->cap ? c->blk[a[i]] : NULL;
+        if (!b)
+            continue;
+        size_t bytes = offsetof(block_t, slot) + b->n * sizeof(cooc_slot_t);
+        for (size_t off = 0; off < bytes; off += 64)
+            __builtin_prefetch((const char *)b + off);
+    }
 }
 
 float cooc_sim(const cooc_t *c, uint32_t a, const cooc_slot_t *s)

@@ -30,6 +30,9 @@ float cooc_mass(const cooc_t *c, uint32_t a);
 /* Asks the cache for what cooc_sim will read of slots s[0..n) (their items' masses), so
  * that the misses overlap. */
 void cooc_prefetch(const cooc_t *c, const cooc_slot_t *s, size_t n);
+/* Asks the cache for the neighbour lists of items a[0..n) (the seeds of an answer),
+ * all before the first is read. */
+void cooc_prefetch_items(const cooc_t *c, const uint32_t *a, size_t n);
 /* Cosine-style similarity of a's neighbour slot s: w / sqrt(mass(a) * mass(b)). */
 float cooc_sim(const cooc_t *c, uint32_t a, const cooc_slot_t *s);
 size_t cooc_bytes(const cooc_t *c);

@@ -1,6 +1,7 @@
 /* Growable buffer and the byte-cursor used to decode records. */
 #include "buf.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,6 +139,74 @@ void buf_put_json_str(buf_t *b, const char *s, size_t n)
     buf_reserve(b, 6 * n + 2);
     b->len += json_escape_to(b->data + b->len, s, n);
     b->data[b->len] = '\0';
+}
+
+void buf_put_g6(buf_t *b, double v)
+{
+    /* Six significant digits by integer arithmetic in long double (64-bit mantissa, so
+     * that v * 10^k rounds as printf's exact decimal does); far-off exponents and
+     * non-finite values, which scores never have, go to printf itself. */
+    if (v == 0 || !isfinite(v) || fabs(v) < 1e-30 || fabs(v) > 1e30) {
+        buf_printf(b, "%.6g", v);
+        return;
+    }
+    char out[32];
+    size_t n = 0;
+    if (v < 0) {
+        out[n++] = '-';
+        v = -v;
+    }
+    int e = (int)floor(log10(v));
+    long double scaled = 0;
+    int64_t d = 0;
+    for (int tries = 0; tries < 3; tries++) { /* log10's floor may be off by one */
+        int k = 5 - e;
+        scaled = k >= 0 ? (long double)v * powl(10.0L, k) : (long double)v / powl(10.0L, -k);
+        d = (int64_t)llrintl(scaled); /* round to nearest, ties to even, as printf */
+        if (d >= 1000000)
+            e++;
+        else if (d < 100000)
+            e--;
+        else
+            break;
+    }
+    char dig[7];
+    for (int i = 5; i >= 0; i--, d /= 10)
+        dig[i] = (char)('0' + d % 10);
+    int last = 5; /* the last significant digit left once trailing zeros go */
+    while (last > 0 && dig[last] == '0')
+        last--;
+    if (e >= -4 && e < 6) {
+        if (e < 0) {
+            out[n++] = '0';
+            out[n++] = '.';
+            for (int i = 0; i < -e - 1; i++)
+                out[n++] = '0';
+            for (int i = 0; i <= last; i++)
+                out[n++] = dig[i];
+        } else {
+            for (int i = 0; i <= e; i++)
+                out[n++] = dig[i];
+            if (last > e) {
+                out[n++] = '.';
+                for (int i = e + 1; i <= last; i++)
+                    out[n++] = dig[i];
+            }
+        }
+    } else {
+        out[n++] = dig[0];
+        if (last > 0) {
+            out[n++] = '.';
+            for (int i = 1; i <= last; i++)
+                out[n++] = dig[i];
+        }
+        out[n++] = 'e';
+        out[n++] = e < 0 ? '-' : '+';
+        int a = e < 0 ? -e : e;
+        out[n++] = (char)('0' + a / 10);
+        out[n++] = (char)('0' + a % 10);
+    }
+    buf_append(b, out, n);
 }
 
 int rd_u8(rd_t *r, uint8_t *v)

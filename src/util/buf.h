@@ -27,6 +27,9 @@ void buf_put_varint(buf_t *b, uint64_t v);
 void buf_put_str(buf_t *b, const char *s, size_t n);
 /* Appends s as a JSON string literal, quotes included. */
 void buf_put_json_str(buf_t *b, const char *s, size_t n);
+/* Appends v as printf's "%.6g" writes it (scores in answers: printf was a tenth of an
+ * answer's CPU). */
+void buf_put_g6(buf_t *b, double v);
 /* Writes s as a JSON string literal (quotes included, escaping as jansson does) to out,
  * which has room for 6 * n + 2 bytes; returns the bytes written. */
 size_t json_escape_to(char *out, const char *s, size_t n);
