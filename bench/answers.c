@@ -4,7 +4,8 @@
  * id of a file, one at a time on one thread, and times each answer. Reference in the same
  * run: the popular scenario for the same customers (a cached top list and the filters:
  * the cheapest answer the server gives). HTTP figures on a 2-core machine swing 10-20%
- * from run to run; this one does not share the cores with a load generator.
+ * from run to run; this one does not share the cores with a load generator, and each
+ * answer counts at its fastest of the rounds after the first.
  *
  *   bench-answers DATA_DIR IDS_FILE [N=20000] [ROUNDS=2]
  */
@@ -104,8 +105,11 @@ int main(int argc, char **argv)
             rec_popular(st, cache, p, &flt, st->last_event_ms, out, 10);
             uint64_t c = time_mono_ns();
             empty += n == 0;
-            lat[i] = (double)(b - a) / 1e3;
-            ref[i] = (double)(c - b) / 1e3;
+            /* Each answer's fastest after the first round: noise (another process on the
+             * core, the hypervisor) only ever adds time. */
+            double x = (double)(b - a) / 1e3, y = (double)(c - b) / 1e3;
+            lat[i] = round < 2 || x < lat[i] ? x : lat[i];
+            ref[i] = round < 2 || y < ref[i] ? y : ref[i];
             if (lat[i] > lat[slowest])
                 slowest = i;
         }

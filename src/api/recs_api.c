@@ -8,6 +8,7 @@
 #include "../util/timeutil.h"
 
 #include <ctype.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,14 @@ static int qparam(h2o_req_t *req, const char *name, char *out, size_t cap)
     return -1;
 }
 
+/* snprintf(dst, cap, "%s", src) without printf (every request). */
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+    size_t n = strnlen(src, cap - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 typedef struct {
     char scenario[32];
     long n;
@@ -59,8 +68,8 @@ typedef struct {
     int has_user, has_session;
     char category[1024], brand[VAL_MAX_ID + 1], after[64];
     int has_category, has_brand, has_after;
-    char exclude_raw[MAX_EXCLUDE * (VAL_MAX_ID + 1)];
     int has_exclude;
+    char exclude_raw[MAX_EXCLUDE * (VAL_MAX_ID + 1)]; /* last: parse_query clears what is before */
     uint32_t exclude[2 * MAX_EXCLUDE + 1];
 } query_t;
 
@@ -100,12 +109,14 @@ static int id_param(h2o_req_t *req, const char *name, char *out, size_t cap, int
 static int parse_query(h2o_req_t *req, query_t *q, const char *default_scenario, int default_diversity)
 {
     srv_t *srv = srv_thread_of(req)->srv;
-    memset(q, 0, sizeof *q);
+    memset(q, 0, offsetof(query_t, exclude_raw)); /* the id buffers after it (26 KiB) are
+                                                       read only once written */
+    q->exclude_raw[0] = '\0';
     rec_filter_default(&q->f);
     q->f.wall_ms = time_now_ms();
     q->n = 10;
     q->f.max_per_category = default_diversity;
-    snprintf(q->scenario, sizeof q->scenario, "%s", default_scenario);
+    copy_str(q->scenario, sizeof q->scenario, default_scenario);
     double d;
     int rc;
     if ((rc = num_param(req, "n", 1, MAX_N, &d, 1)) < 0)
@@ -146,7 +157,7 @@ static int parse_query(h2o_req_t *req, query_t *q, const char *default_scenario,
             srv_error(req, 400, "invalid_value", "scenario", "scenario must be for_you, buy_again or trending");
             return -1;
         }
-        snprintf(q->scenario, sizeof q->scenario, "%s", buf);
+        copy_str(q->scenario, sizeof q->scenario, buf);
     }
     if (id_param(req, "user_id", q->user, sizeof q->user, &q->has_user) ||
         id_param(req, "session_id", q->session, sizeof q->session, &q->has_session) ||
@@ -214,9 +225,8 @@ static void resolve_query(srv_t *srv, query_t *q)
 
 static void put_title(const state_t *st, uint32_t item, buf_t *b)
 {
-    json_t *t = st->item[item].doc ? json_object_get(st->item[item].doc, "title") : NULL;
-    if (json_is_string(t)) {
-        buf_append(b, json_string_value(t), json_string_length(t));
+    if (st->item[item].title) {
+        buf_append(b, st->item[item].title, st->item[item].title_len);
     } else {
         size_t n;
         const char *s = intern_str(st->items, item, &n);
@@ -300,10 +310,16 @@ static void reply_hits(h2o_req_t *req, srv_t *srv, const char *scenario, const r
     uint32_t ids[MAX_N];
     for (size_t i = 0; i < n; i++)
         ids[i] = hits[i].item;
+    for (size_t i = 0; i < n; i++) /* the items the reasons name */
+        if (hits[i].ref < intern_count(st->items) && hits[i].why != WHY_CATEGORY && hits[i].why != WHY_TRENDING &&
+            hits[i].why != WHY_POPULAR && hits[i].why != WHY_BUY_AGAIN)
+            __builtin_prefetch(&st->item[hits[i].ref]);
     char rec_id[17];
     shown_put(srv->shown, profile, ids, n, time_now_ms(), rec_id);
+    intern_prefetch_strs(st->items, ids, n);
     buf_t b;
     buf_init(&b);
+    buf_reserve(&b, 256 + 256 * n); /* an answer of 10 is about 1.4 KB: one allocation */
     /* Plain appends rather than printf: this runs for every answer (printf's format
      * parsing showed in profiles). */
     buf_puts(&b, "{\"rec_id\":\"");
@@ -349,7 +365,7 @@ void api_recommend(h2o_req_t *req, const char *user_id)
     if (parse_query(req, q, "for_you", srv->cfg.diversity) != 0)
         goto out;
     if (user_id) {
-        snprintf(q->user, sizeof q->user, "%s", user_id);
+        copy_str(q->user, sizeof q->user, user_id);
         q->has_user = 1;
     }
     rec_hit_t hits[MAX_N];

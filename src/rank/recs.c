@@ -312,38 +312,6 @@ static size_t apply_pins(const state_t *st, const prof_t *p, const rec_filter_t 
     return m;
 }
 
-/* Moves the m best-scoring hits (raw score) to the front of h[0..n), in no order:
- * quickselect, so that an answer of 10 does not sort 2,000 candidates. */
-static void select_top(rec_hit_t *h, size_t n, size_t m)
-{
-    size_t lo = 0, hi = n - 1;
-    while (lo < hi) {
-        float pivot = h[lo + (hi - lo) / 2].score;
-        size_t i = lo, j = hi;
-        while (i <= j) {
-            while (h[i].score > pivot)
-                i++;
-            while (h[j].score < pivot)
-                j--;
-            if (i <= j) {
-                rec_hit_t t = h[i];
-                h[i] = h[j];
-                h[j] = t;
-                i++;
-                if (j == 0)
-                    break;
-                j--;
-            }
-        }
-        if (m - 1 <= j)
-            hi = j;
-        else if (m - 1 >= i)
-            lo = i;
-        else
-            break;
-    }
-}
-
 /* Filters, rules, anti-repetition, order, diversity and offset over the best `take`
  * candidates of hits[0..k) (already at the front); writes up to cap hits to out. */
 static size_t rank_front(const state_t *st, const prof_t *p, const rec_filter_t *f, const active_t *rules,
@@ -409,55 +377,229 @@ static size_t rank_front(const state_t *st, const prof_t *p, const rec_filter_t 
     return m;
 }
 
+/* The best-first order of finish's heap: score, then item (or a seeded hash of it). */
+typedef struct {
+    float score;
+    uint32_t at; /* index in hits, | HEAP_FINAL once filters, rules and anti-repetition are applied */
+} hent_t;
+
+#define HEAP_FINAL 0x80000000u
+
+static int hent_before(const hent_t *x, const hent_t *y, const rec_hit_t *hits, uint64_t seed)
+{
+    if (x->score != y->score)
+        return x->score > y->score;
+    uint32_t a = hits[x->at & ~HEAP_FINAL].item, b = hits[y->at & ~HEAP_FINAL].item;
+    if (seed) {
+        uint64_t ha = hash_mix(seed ^ a), hb = hash_mix(seed ^ b);
+        if (ha != hb)
+            return ha < hb;
+    }
+    return a < b;
+}
+
+static void heap_down(hent_t *h, size_t n, size_t i, const rec_hit_t *hits, uint64_t seed)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        if (l < n && hent_before(&h[l], &h[m], hits, seed))
+            m = l;
+        if (r < n && hent_before(&h[r], &h[m], hits, seed))
+            m = r;
+        if (m == i)
+            return;
+        hent_t t = h[i];
+        h[i] = h[m];
+        h[m] = t;
+        i = m;
+    }
+}
+
+static void heap_up(hent_t *h, size_t i, const rec_hit_t *hits, uint64_t seed)
+{
+    while (i > 0 && hent_before(&h[i], &h[(i - 1) / 2], hits, seed)) {
+        hent_t t = h[i];
+        h[i] = h[(i - 1) / 2];
+        h[(i - 1) / 2] = t;
+        i = (i - 1) / 2;
+    }
+}
+
+#define FINISH_BATCH 16   /* candidates filtered (and demoted, under one lock) at a time */
+#define FINISH_SLICE 48   /* candidates put on the heap at a time (an answer needs a few dozen) */
+#define SCORE_BUCKETS 512 /* slices of the score range: 8 per power of two from 2^-32 */
+#define SCORE_BUCKET_LO (0x2f800000u >> 20) /* the top 12 bits of the float 2^-32 */
+
+/* Scores' top bits (sign, exponent, 3 bits of mantissa) order positive floats: bucket
+ * b holds scores from score_floor(b) up to the next one's. */
+static uint32_t score_bucket(float s)
+{
+    uint32_t bits;
+    memcpy(&bits, &s, sizeof bits);
+    uint32_t x = bits >> 20;
+    if (x <= SCORE_BUCKET_LO)
+        return 0;
+    x -= SCORE_BUCKET_LO;
+    return x < SCORE_BUCKETS ? x : SCORE_BUCKETS - 1;
+}
+
+static float score_floor(uint32_t b)
+{
+    if (b == 0)
+        return 0;
+    uint32_t bits = (b + SCORE_BUCKET_LO) << 20;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+/* finish without boost rules: filters, bury and exclude rules and anti-repetition only
+ * ever lower a score, so candidates are looked at best raw score first, and only as far
+ * as the answer needs. They go on a heap a slice of the score range at a time (the best
+ * FINISH_SLICE or so, found by a histogram of their scores: no sort of the hundreds
+ * below). A batch of the best raw ones on the heap is filtered, its scores lowered, and
+ * put back marked final; a final one on top is the next of the answer once no candidate
+ * outside the heap could beat it. Writes up to cap hits to out (after the offset). */
+static size_t finish_lazy(const state_t *st, const prof_t *p, const rec_filter_t *f, const active_t *rules,
+                          size_t nrules, const rec_hit_t *hits, size_t k, rec_hit_t *out, size_t cap)
+{
+    uint64_t seed = f->tie_seed;
+    hent_t *h = malloc((k ? k : 1) * sizeof *h);
+    uint16_t *bk = malloc((k ? k : 1) * sizeof *bk);
+    if (!h || !bk)
+        abort();
+    _Static_assert(ACC_MAX < 65536, "bucket counts fit in 16 bits");
+    uint16_t count[SCORE_BUCKETS] = {0};
+    for (size_t i = 0; i < k; i++)
+        count[bk[i] = (uint16_t)score_bucket(hits[i].score)]++;
+    uint32_t hi = SCORE_BUCKETS; /* buckets at and above hi have been put on the heap */
+    float floor = INFINITY;      /* every candidate not put on the heap yet scores below it */
+    uint32_t cats[64], counts[64];
+    size_t n = 0, ncats = 0, skipped = 0, m = 0;
+    while (m < cap) {
+        if (hi > 0 && (!n || ((h[0].at & HEAP_FINAL) && h[0].score < floor))) {
+            uint32_t lo = hi, c = 0; /* the next slice */
+            while (lo > 0 && c < FINISH_SLICE)
+                c += count[--lo];
+            for (size_t i = 0; i < k; i++)
+                if (bk[i] >= lo && bk[i] < hi) {
+                    h[n] = (hent_t){hits[i].score, (uint32_t)i};
+                    heap_up(h, n++, hits, seed);
+                }
+            hi = lo;
+            floor = score_floor(lo);
+            continue;
+        }
+        if (!n)
+            break;
+        if (h[0].at & HEAP_FINAL) {
+            rec_hit_t x = hits[h[0].at & ~HEAP_FINAL];
+            x.score = h[0].score;
+            h[0] = h[--n];
+            heap_down(h, n, 0, hits, seed);
+            if (f->max_per_category > 0) {
+                uint32_t cat = st->item[x.item].category;
+                size_t j = 0;
+                while (j < ncats && cats[j] != cat)
+                    j++;
+                if (j == ncats && ncats < 64) {
+                    cats[ncats] = cat;
+                    counts[ncats++] = 0;
+                }
+                if (j < ncats && counts[j] >= (uint32_t)f->max_per_category)
+                    continue;
+                if (j < ncats)
+                    counts[j]++;
+            }
+            if (skipped < f->offset) {
+                skipped++;
+                continue;
+            }
+            out[m++] = x;
+            continue;
+        }
+        /* The best raw ones, up to the first final one. */
+        uint32_t at[FINISH_BATCH], items[FINISH_BATCH];
+        float score[FINISH_BATCH];
+        size_t nb = 0;
+        while (n && nb < FINISH_BATCH && !(h[0].at & HEAP_FINAL)) {
+            at[nb] = h[0].at;
+            items[nb] = hits[h[0].at].item;
+            if (items[nb] < intern_count(st->items))
+                __builtin_prefetch(&st->item[items[nb]]); /* a miss each: overlap them */
+            nb++;
+            h[0] = h[--n];
+            heap_down(h, n, 0, hits, seed);
+        }
+        size_t kept = 0;
+        for (size_t b = 0; b < nb; b++) {
+            if (!passes(st, p, f, items[b]))
+                continue;
+            float sc = hits[at[b]].score;
+            for (size_t j = 0; j < nrules; j++) {
+                const rule_t *r = rules[j].r;
+                if (r->action == RULE_PIN || !rule_matches(st, &rules[j], items[b]))
+                    continue;
+                sc = r->action == RULE_EXCLUDE ? 0 : sc * r->factor;
+            }
+            if (sc > 0) {
+                at[kept] = at[b];
+                items[kept] = items[b];
+                score[kept++] = sc;
+            }
+        }
+        /* Shown again and again without a click: let something else have the place. */
+        if (f->impressions && f->profile != PROF_NONE && kept)
+            shown_demote(f->impressions, f->profile, items, score, kept, f->wall_ms);
+        for (size_t b = 0; b < kept; b++)
+            if (score[b] > 0) {
+                h[n] = (hent_t){score[b], at[b] | HEAP_FINAL};
+                heap_up(h, n++, hits, seed);
+            }
+    }
+    free(bk);
+    free(h);
+    return m;
+}
+
 /* Filters, applies the business rules, orders, applies diversity and the offset, copies
- * up to cap hits. Only the best candidates are filtered and sorted: filters, bury rules
- * and anti-repetition only lower scores, so once the answer's last score is above every
- * candidate left out, the rest cannot matter; otherwise the front grows and it runs again.
- * (Boost rules can lift anything: with one active, every candidate is looked at.) */
+ * up to cap hits. With a boost rule in force (it can lift anything) every candidate is
+ * filtered and sorted; otherwise only as many as the answer needs (finish_lazy). */
 static size_t finish(const state_t *st, const prof_t *p, const rec_filter_t *f, rec_hit_t *hits, size_t n,
                      rec_hit_t *out, size_t cap)
 {
     active_t *rules = NULL;
     size_t nrules = 0;
-    int boosts = 0;
+    int boosts = 0, pins = 0;
     if (f->scenario && st->nrules) {
         rules = malloc(st->nrules * sizeof *rules);
         if (!rules)
             abort();
         nrules = active_rules(st, f, rules);
-        for (size_t j = 0; j < nrules; j++)
+        for (size_t j = 0; j < nrules; j++) {
             boosts |= rules[j].r->action == RULE_BOOST;
+            pins |= rules[j].r->action == RULE_PIN;
+        }
     }
     size_t k = 0;
     for (size_t i = 0; i < n; i++)
         if (hits[i].score > 0)
             hits[k++] = hits[i];
-    rec_hit_t *work = malloc((k ? k : 1) * sizeof *work);
-    if (!work)
-        abort();
-    size_t take = boosts ? k : (f->offset + cap) * 2 + 16, m;
-    for (;;) {
-        if (take > k)
-            take = k;
-        float rest = -INFINITY; /* best raw score left out */
-        if (take < k) {
-            select_top(hits, k, take);
-            for (size_t i = take; i < k; i++)
-                if (hits[i].score > rest)
-                    rest = hits[i].score;
-        }
-        m = rank_front(st, p, f, rules, nrules, hits, take, work, out, cap);
-        if (take == k || (m == cap && out[m - 1].score > rest))
-            break;
-        take *= 4;
+    size_t m;
+    if (boosts) {
+        rec_hit_t *work = malloc((k ? k : 1) * sizeof *work);
+        if (!work)
+            abort();
+        m = rank_front(st, p, f, rules, nrules, hits, k, work, out, cap);
+        free(work);
+    } else {
+        m = finish_lazy(st, p, f, rules, nrules, hits, k, out, cap);
     }
-    if (nrules && f->offset == 0) {
+    if (pins && f->offset == 0) {
         /* Pins look for matches among all candidates, best first. */
-        if (take < k)
-            qsort(hits, k, sizeof *hits, hit_cmp);
+        qsort(hits, k, sizeof *hits, hit_cmp);
         m = apply_pins(st, p, f, rules, nrules, hits, k, out, m, cap);
     }
-    free(work);
     free(rules);
     return m;
 }
@@ -796,24 +938,31 @@ static void add_top(acc_t *a, const rec_hit_t *top, size_t n, float weight, uint
 }
 
 /* Whether item is among p's recent interactions. An answer asks this of every candidate
- * (a thousand or more), so a 64-bit Bloom filter of the recent items (recent_bloom) turns
- * away most of them before the scan. */
-static uint64_t bloom_bit(uint32_t item)
+ * (a thousand or more), so a 1024-bit Bloom filter of the recent items turns away all but
+ * about 1.5% of the others before the scan (with 64 bits it was a fifth of them, and
+ * these checks a fifth of candidate generation). */
+typedef struct {
+    uint64_t w[16];
+} bloom_t;
+
+static uint32_t bloom_pos(uint32_t item)
 {
-    return 1ull << ((item * 2654435761u) >> 26);
+    return (item * 2654435761u) >> 22;
 }
 
-static uint64_t recent_bloom(const prof_t *p)
+static void recent_bloom(const prof_t *p, bloom_t *b)
 {
-    uint64_t m = 0;
-    for (int i = 0; p && i < p->recent_n; i++)
-        m |= bloom_bit(p->recent_item[i]);
-    return m;
+    memset(b, 0, sizeof *b);
+    for (int i = 0; p && i < p->recent_n; i++) {
+        uint32_t at = bloom_pos(p->recent_item[i]);
+        b->w[at >> 6] |= 1ull << (at & 63);
+    }
 }
 
-static int in_recent(const prof_t *p, uint64_t bloom, uint32_t item)
+static int in_recent(const prof_t *p, const bloom_t *b, uint32_t item)
 {
-    if (!(bloom & bloom_bit(item)))
+    uint32_t at = bloom_pos(item);
+    if (!(b->w[at >> 6] & (1ull << (at & 63))))
         return 0;
     for (int i = 0; i < p->recent_n; i++)
         if (p->recent_item[i] == item)
@@ -864,11 +1013,14 @@ static size_t live_history(const state_t *st, const prof_t *p, float decay, hist
         if (type != EVT_PURCHASE) /* purchases are counted from the bought list */
             all[i].w += w[type];
     }
+    size_t nrecent = n; /* bought items are distinct: only these can repeat one */
     for (uint32_t b = 0; b < p->nbought; b++) {
         const prof_bought_t *pb = &p->bought[b];
         size_t i = 0;
-        while (i < n && all[i].item != pb->item)
+        while (i < nrecent && all[i].item != pb->item)
             i++;
+        if (i == nrecent)
+            i = n;
         int64_t ts = (int64_t)pb->last_s * 1000;
         if (i == n)
             all[n++] = (hist_t){pb->item, 0, 1, ts, PROF_RECENT};
@@ -881,7 +1033,17 @@ static size_t live_history(const state_t *st, const prof_t *p, float decay, hist
         if (all[i].w > 0)
             all[kept++] = all[i];
     n = kept;
-    qsort(all, n, sizeof *all, hist_newer);
+    if (n > 32) {
+        qsort(all, n, sizeof *all, hist_newer);
+    } else { /* the usual few: insertion, without calls through a pointer */
+        for (size_t i = 1; i < n; i++) {
+            hist_t x = all[i];
+            size_t j = i;
+            for (; j > 0 && hist_newer(&x, &all[j - 1]) < 0; j--)
+                all[j] = all[j - 1];
+            all[j] = x;
+        }
+    }
     if (n > MODEL_HIST)
         n = MODEL_HIST;
     float r = 1;
@@ -1029,7 +1191,8 @@ static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, 
     const float *w = st->cfg.prof.weight;
     int personal = 0;
     size_t nhist = 0, ncooc = 0; /* co-occurrence's proposals */
-    uint64_t bloom = recent_bloom(p);
+    bloom_t bloom;
+    recent_bloom(p, &bloom);
     if (p) {
         /* Neighbours of what the customer did last, newest first and weighted by how
          * much each kind of event says. An item seen, carted and bought is one seed with
@@ -1067,7 +1230,7 @@ static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, 
             size_t n = blend->coview > 0 ? cooc_get(st->coview, item, &s) : 0;
             cooc_prefetch(st->coview, s, n);
             for (size_t i = 0; i < n; i++)
-                if (!in_recent(p, bloom, s[i].item)) {
+                if (!in_recent(p, &bloom, s[i].item)) {
                     acc_source(a, s[i].item, blend->coview, sw * cooc_sim(st->coview, item, &s[i]), WHY_VIEWED_WITH,
                                item, SRC_COVIEW);
                     ncooc++;
@@ -1075,7 +1238,7 @@ static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, 
             n = blend->cobuy > 0 ? cooc_get(st->cobuy, item, &s) : 0;
             cooc_prefetch(st->cobuy, s, n);
             for (size_t i = 0; i < n; i++)
-                if (!in_recent(p, bloom, s[i].item)) {
+                if (!in_recent(p, &bloom, s[i].item)) {
                     acc_source(a, s[i].item, blend->cobuy, sw * cooc_sim(st->cobuy, item, &s[i]), WHY_BOUGHT_WITH,
                                item, SRC_COBUY);
                     ncooc++;
@@ -1092,7 +1255,7 @@ static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, 
                 continue;
             size_t n = top_list(st, c, TOP_POPULAR, p->cat[i], now_ms, top, 40);
             for (size_t j = 0; j < n; j++)
-                if (!in_recent(p, bloom, top[j].item))
+                if (!in_recent(p, &bloom, top[j].item))
                     acc_source(a, top[j].item, blend->category, cw * top[j].score / top[0].score, WHY_CATEGORY,
                                p->cat[i], SRC_CATEGORY);
             personal = 1;
@@ -1107,7 +1270,7 @@ static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, 
             size_t n = content_candidates(st, hist, nhist, ncooc < CONTENT_THIN, now_ms, ch, because,
                                           CONTENT_CANDIDATES);
             for (size_t j = 0; j < n && ch[0].score > 0 && ch[j].score > 0; j++)
-                if (!in_recent(p, bloom, ch[j].item))
+                if (!in_recent(p, &bloom, ch[j].item))
                     acc_source(a, ch[j].item, blend->content, ch[j].score / ch[0].score, WHY_CONTENT, because[j],
                                SRC_CONTENT);
             personal |= n > 0;
@@ -1148,7 +1311,7 @@ static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, 
     /* What the customer just looked at is on their screen already. */
     if (p)
         for (size_t i = 0; i < a->n; i++)
-            if (in_recent(p, bloom, a->e[i].item))
+            if (in_recent(p, &bloom, a->e[i].item))
                 a->e[i].score = 0;
     *nhist_out = nhist;
     return a;
@@ -1422,14 +1585,16 @@ static size_t from_top(const state_t *st, rec_cache_t *c, int kind, const prof_t
     size_t n = top_list(st, c, kind, f->category, now_ms, top, TOP_LIST);
     add_top(a, top, n, 1.0f, f->category);
     if (p) {
-        /* A customer's liked categories lift their items a little. */
-        float total = 0;
+        /* A customer's liked categories lift their items a little: each item's category
+         * path walked once, against the customer's few categories. */
+        float total = 0, cw[PROF_CATS];
         for (int i = 0; i < PROF_CATS; i++)
-            total += prof_cat_weight(p, i, now_ms, &st->cfg.prof);
+            total += cw[i] = prof_cat_weight(p, i, now_ms, &st->cfg.prof);
         for (size_t i = 0; i < a->n && total > 0; i++)
-            for (int k = 0; k < PROF_CATS; k++)
-                if (p->cat[k] != PROF_NONE && st_item_in_category(st, a->e[i].item, p->cat[k]))
-                    a->e[i].score *= 1.0f + 0.5f * prof_cat_weight(p, k, now_ms, &st->cfg.prof) / total;
+            for (uint32_t c = st->item[a->e[i].item].category; c != INTERN_NONE; c = st->cat_parent[c])
+                for (int k = 0; k < PROF_CATS; k++)
+                    if (p->cat[k] == c)
+                        a->e[i].score *= 1.0f + 0.5f * cw[k] / total;
     }
     free(top);
     return finish_acc(st, p, f, a, out, cap);

@@ -504,6 +504,9 @@ static void apply_item(state_t *st, const char *id, size_t idn, json_t *doc)
         st->live_items--;
     json_decref(it->doc);
     it->doc = doc;
+    json_t *title = doc ? json_object_get(doc, "title") : NULL;
+    it->title = json_is_string(title) ? json_string_value(title) : NULL;
+    it->title_len = it->title ? (uint32_t)json_string_length(title) : 0;
     it->price = -1;
     it->brand = it->category = INTERN_NONE;
     it->in_stock = 0;

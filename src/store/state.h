@@ -29,6 +29,9 @@ enum { REC_EVENT = 1, REC_ITEM_PUT = 2, REC_ITEM_DEL = 3, REC_USER_PUT = 4, REC_
 
 typedef struct {
     json_t *doc; /* canonical document; NULL when never upserted or deleted */
+    const char *title; /* doc's title (owned by doc), NULL when it has none: answers name
+                          items by it, and a look-up in the document costs several misses */
+    uint32_t title_len;
     double price;
     uint32_t brand;    /* INTERN_NONE when absent */
     uint32_t category; /* leaf of the category path, INTERN_NONE when absent */

@@ -42,11 +42,6 @@ void buf_append(buf_t *b, const void *p, size_t n)
     b->data[b->len] = '\0';
 }
 
-void buf_puts(buf_t *b, const char *s)
-{
-    buf_append(b, s, strlen(s));
-}
-
 void buf_printf(buf_t *b, const char *fmt, ...)
 {
     va_list ap;
@@ -141,17 +136,28 @@ void buf_put_json_str(buf_t *b, const char *s, size_t n)
     b->data[b->len] = '\0';
 }
 
+/* 10^k for 0 <= k <= 27, exact in long double (5^27 < 2^64); powl was most of the time
+ * of buf_put_g6. */
+static long double pow10l_exact(int k)
+{
+    static const long double p[] = {1e0L,  1e1L,  1e2L,  1e3L,  1e4L,  1e5L,  1e6L,  1e7L,  1e8L,  1e9L,
+                                    1e10L, 1e11L, 1e12L, 1e13L, 1e14L, 1e15L, 1e16L, 1e17L, 1e18L, 1e19L,
+                                    1e20L, 1e21L, 1e22L, 1e23L, 1e24L, 1e25L, 1e26L, 1e27L};
+    return p[k];
+}
+
 void buf_put_g6(buf_t *b, double v)
 {
     /* Six significant digits by integer arithmetic in long double (64-bit mantissa, so
-     * that v * 10^k rounds as printf's exact decimal does); far-off exponents and
+     * that v * 10^k rounds as printf's exact decimal does); exponents past +-20 and
      * non-finite values, which scores never have, go to printf itself. */
-    if (v == 0 || !isfinite(v) || fabs(v) < 1e-30 || fabs(v) > 1e30) {
+    if (v == 0 || !isfinite(v) || fabs(v) < 1e-20 || fabs(v) > 1e20) {
         buf_printf(b, "%.6g", v);
         return;
     }
     char out[32];
     size_t n = 0;
+    const double orig = v;
     if (v < 0) {
         out[n++] = '-';
         v = -v;
@@ -160,9 +166,14 @@ void buf_put_g6(buf_t *b, double v)
     long double scaled = 0;
     int64_t d = 0;
     for (int tries = 0; tries < 3; tries++) { /* log10's floor may be off by one */
-        int k = 5 - e;
-        scaled = k >= 0 ? (long double)v * powl(10.0L, k) : (long double)v / powl(10.0L, -k);
-        d = (int64_t)llrintl(scaled); /* round to nearest, ties to even, as printf */
+        int k = 5 - e; /* within [-15, 26] here: 10^|k| is exact in long double */
+        scaled = k >= 0 ? (long double)v * pow10l_exact(k) : (long double)v / pow10l_exact(-k);
+        long double frac = scaled - floorl(scaled);
+        if (fabsl(frac - 0.5L) < 1e-6L) { /* near a tie: only printf's exact decimal can tell */
+            buf_printf(b, "%.6g", orig);
+            return;
+        }
+        d = (int64_t)llrintl(scaled);
         if (d >= 1000000)
             e++;
         else if (d < 100000)

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct {
     char *data;
@@ -17,7 +18,11 @@ void buf_init(buf_t *b);
 void buf_free(buf_t *b);
 void buf_reserve(buf_t *b, size_t extra);
 void buf_append(buf_t *b, const void *p, size_t n);
-void buf_puts(buf_t *b, const char *s);
+/* Inline, so that the length of a literal is known where it is written. */
+static inline void buf_puts(buf_t *b, const char *s)
+{
+    buf_append(b, s, strlen(s));
+}
 void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_put_u8(buf_t *b, uint8_t v);
 void buf_put_u32(buf_t *b, uint32_t v);

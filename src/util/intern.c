@@ -108,6 +108,16 @@ void intern_prefetch(const intern_t *t, const char *s, size_t n)
     __builtin_prefetch(&t->slots[(uint32_t)hash_bytes(s, n, SEED) & t->mask]);
 }
 
+void intern_prefetch_strs(const intern_t *t, const uint32_t *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < t->count)
+            __builtin_prefetch(&t->offs[ids[i]]);
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < t->count)
+            __builtin_prefetch(t->arena + t->offs[ids[i]]);
+}
+
 uint32_t intern_get(const intern_t *t, const char *s, size_t n)
 {
     uint32_t slot;

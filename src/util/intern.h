@@ -18,6 +18,9 @@ uint32_t intern_put(intern_t *t, const char *s, size_t n, int *added);
 /* Starts bringing the table slot of s into the cache, so that a look-up of s soon after
  * waits less on memory (replay looks ids up a batch at a time). */
 void intern_prefetch(const intern_t *t, const char *s, size_t n);
+/* Starts bringing the strings of ids[0..n) into the cache (two dependent misses each:
+ * overlapped for all of them), for intern_str on each soon after. */
+void intern_prefetch_strs(const intern_t *t, const uint32_t *ids, size_t n);
 /* Returns the id of s or INTERN_NONE. */
 uint32_t intern_get(const intern_t *t, const char *s, size_t n);
 /* The string of an id (NUL-terminated), and its length. */
