@@ -66,6 +66,8 @@ struct content {
     /* The fresh-neighbour cache: written by readers (under a stripe lock), so that each
      * item's search of the fresh index is done once per change of that index. */
     near_t *near; /* by item id, item_cap of them */
+    uint64_t *fresh_bits; /* bit per item id (item_cap of them): whether it is fresh, in
+                             a few KiB that stay in cache (item[] is a miss per item) */
     uint32_t near_epoch; /* moves when an item enters the fresh index or its terms change */
     pthread_mutex_t near_mu[NEAR_LOCKS];
 };
@@ -134,6 +136,7 @@ void ct_free(content_t *c)
     free(c->fpost);
     free(c->idfv);
     free(c->near);
+    free(c->fresh_bits);
     for (int i = 0; i < NEAR_LOCKS; i++)
         pthread_mutex_destroy(&c->near_mu[i]);
     intern_free(c->terms);
@@ -329,6 +332,7 @@ void ct_item_mature(content_t *c, uint32_t item)
     for (uint32_t i = 0; i < c->item[item].n; i++)
         unpost(c, item, i, 1);
     c->item[item].fresh = 0;
+    c->fresh_bits[item >> 6] &= ~(1ull << (item & 63));
     c->nfresh--;
 }
 
@@ -362,9 +366,16 @@ static int same_terms(const content_t *c, uint32_t item, const terms_t *t, int f
 
 void ct_item_set(content_t *c, uint32_t item, json_t *doc, int fresh)
 {
-    uint32_t cap = c->item_cap;
+    uint32_t cap = c->item_cap, bits_cap = (c->item_cap + 63) / 64;
     c->item = grow(c->item, &c->item_cap, item, sizeof *c->item);
     c->near = grow(c->near, &cap, item, sizeof *c->near);
+    if ((c->item_cap + 63) / 64 > bits_cap) {
+        uint32_t words = (c->item_cap + 63) / 64;
+        c->fresh_bits = realloc(c->fresh_bits, words * sizeof *c->fresh_bits);
+        if (!c->fresh_bits)
+            abort();
+        memset(c->fresh_bits + bits_cap, 0, (words - bits_cap) * sizeof *c->fresh_bits);
+    }
     terms_t *t = malloc(sizeof *t);
     if (!t)
         abort();
@@ -395,6 +406,8 @@ void ct_item_set(content_t *c, uint32_t item, json_t *doc, int fresh)
         }
         it->fresh = fresh != 0;
         c->nfresh += it->fresh;
+        if (fresh)
+            c->fresh_bits[item >> 6] |= 1ull << (item & 63);
         c->nlive++;
         if (fresh) /* the fresh index changed: every cached list may miss it */
             c->near_epoch++;
@@ -624,12 +637,14 @@ size_t ct_fresh_near(content_t *c, uint32_t item, vec_hit_t *out, size_t k)
     pthread_mutex_lock(mu);
     if (e->epoch == c->near_epoch) {
         /* Matured (or deleted) items drop out; once half have, search again. */
-        for (uint32_t i = 0; i < e->n && n < k; i++)
-            if (c->item[e->hit[i].item].fresh)
-                out[n++] = e->hit[i];
         uint32_t alive = 0;
-        for (uint32_t i = 0; i < e->n; i++)
-            alive += c->item[e->hit[i].item].fresh;
+        for (uint32_t i = 0; i < e->n; i++) {
+            uint32_t x = e->hit[i].item;
+            int fresh = (c->fresh_bits[x >> 6] >> (x & 63)) & 1;
+            if (fresh && n < k)
+                out[n++] = e->hit[i];
+            alive += (uint32_t)fresh;
+        }
         if (2 * alive >= e->n) {
             pthread_mutex_unlock(mu);
             return n;
@@ -773,7 +788,7 @@ size_t ct_bytes(const content_t *c)
         b += c->item[i].n * sizeof(feat_t);
     for (uint32_t t = 0; t < c->post_cap; t++)
         b += c->post[t].cap * sizeof(posting_t);
-    b += (size_t)c->fpost_cap * sizeof *c->fpost + (size_t)c->item_cap * sizeof *c->near;
+    b += (size_t)c->fpost_cap * sizeof *c->fpost + (size_t)c->item_cap * sizeof *c->near + c->item_cap / 8;
     for (uint32_t t = 0; t < c->fpost_cap; t++)
         b += c->fpost[t].cap * sizeof(posting_t);
     return b;
