@@ -141,6 +141,12 @@ static void same_state(const state_t *a, const state_t *b)
         ASSERT(x->pop_short == y->pop_short && x->pop_long == y->pop_long);
         ASSERT(x->price == y->price && x->category == y->category && x->brand == y->brand);
         ASSERT((x->doc == NULL) == (y->doc == NULL));
+        /* The filters' copy agrees with the item, on both sides. */
+        const st_filt_t *fa = &a->filt[i], *fb = &b->filt[i];
+        ASSERT(fa->price == fb->price && fa->brand == fb->brand && fa->category == fb->category &&
+               fa->live == fb->live && fa->in_stock == fb->in_stock);
+        ASSERT(fa->live == (x->doc != NULL) && fa->in_stock == x->in_stock);
+        ASSERT(fa->price == x->price && fa->category == x->category && fa->brand == x->brand);
     }
     for (uint32_t i = 0; i < intern_count(a->users); i++) {
         const st_user_t *x = &a->user[i], *y = &b->user[i];

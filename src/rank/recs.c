@@ -163,8 +163,8 @@ static int passes(const state_t *st, const prof_t *p, const rec_filter_t *f, uin
 {
     if (item >= intern_count(st->items))
         return 0;
-    const st_item_t *it = &st->item[item];
-    if (!it->doc) /* not in the catalog (or deleted): nothing to show */
+    const st_filt_t *it = &st->filt[item];
+    if (!it->live) /* not in the catalog (or deleted): nothing to show */
         return 0;
     if (f->in_stock_only && !it->in_stock)
         return 0;
@@ -259,7 +259,7 @@ static int rule_matches(const state_t *st, const active_t *a, uint32_t item)
     switch (a->r->match) {
     case MATCH_TAG: return st_item_has_tag(st, item, a->id);
     case MATCH_CATEGORY: return st_item_in_category(st, item, a->id);
-    case MATCH_BRAND: return st->item[item].brand == a->id;
+    case MATCH_BRAND: return st->filt[item].brand == a->id;
     case MATCH_ITEM: return item == a->id;
     }
     return 0;
@@ -321,7 +321,7 @@ static size_t rank_front(const state_t *st, const prof_t *p, const rec_filter_t 
     size_t kk = 0;
     for (size_t i = 0; i < take; i++) /* each is a miss in the item table: overlap them */
         if (hits[i].item < intern_count(st->items))
-            __builtin_prefetch(&st->item[hits[i].item]);
+            __builtin_prefetch(&st->filt[hits[i].item]);
     for (size_t i = 0; i < take; i++) {
         if (!passes(st, p, f, hits[i].item))
             continue;
@@ -355,7 +355,7 @@ static size_t rank_front(const state_t *st, const prof_t *p, const rec_filter_t 
         if (work[i].score <= 0)
             break;
         if (f->max_per_category > 0) {
-            uint32_t cat = st->item[work[i].item].category;
+            uint32_t cat = st->filt[work[i].item].category;
             size_t j = 0;
             while (j < ncats && cats[j] != cat)
                 j++;
@@ -498,7 +498,7 @@ static size_t finish_lazy(const state_t *st, const prof_t *p, const rec_filter_t
             h[0] = h[--n];
             heap_down(h, n, 0, hits, seed);
             if (f->max_per_category > 0) {
-                uint32_t cat = st->item[x.item].category;
+                uint32_t cat = st->filt[x.item].category;
                 size_t j = 0;
                 while (j < ncats && cats[j] != cat)
                     j++;
@@ -526,7 +526,7 @@ static size_t finish_lazy(const state_t *st, const prof_t *p, const rec_filter_t
             at[nb] = h[0].at;
             items[nb] = hits[h[0].at].item;
             if (items[nb] < intern_count(st->items))
-                __builtin_prefetch(&st->item[items[nb]]); /* a miss each: overlap them */
+                __builtin_prefetch(&st->filt[items[nb]]); /* a miss each: overlap them */
             nb++;
             h[0] = h[--n];
             heap_down(h, n, 0, hits, seed);
@@ -849,7 +849,7 @@ static void build_top(const state_t *st, top_t *t, int64_t now_ms)
     }
     for (uint32_t i = 0; i < n; i++) {
         uint32_t item = ids ? ids[i] : i;
-        if (!st->item[item].doc)
+        if (!st->filt[item].live)
             continue;
         float s = top_score(st, t->kind, item, now_ms);
         if (s > 0)
@@ -1591,7 +1591,7 @@ static size_t from_top(const state_t *st, rec_cache_t *c, int kind, const prof_t
         for (int i = 0; i < PROF_CATS; i++)
             total += cw[i] = prof_cat_weight(p, i, now_ms, &st->cfg.prof);
         for (size_t i = 0; i < a->n && total > 0; i++)
-            for (uint32_t c = st->item[a->e[i].item].category; c != INTERN_NONE; c = st->cat_parent[c])
+            for (uint32_t c = st->filt[a->e[i].item].category; c != INTERN_NONE; c = st->cat_parent[c])
                 for (int k = 0; k < PROF_CATS; k++)
                     if (p->cat[k] == c)
                         a->e[i].score *= 1.0f + 0.5f * cw[k] / total;

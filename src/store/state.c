@@ -84,6 +84,7 @@ void st_free(state_t *st)
     free(st->cat_items);
     free(st->cat_parent);
     free(st->item);
+    free(st->filt);
     free(st->user);
     free(st->session);
     free(st->seen);
@@ -120,6 +121,20 @@ static void item_init(st_item_t *it)
 {
     it->brand = it->category = INTERN_NONE;
     it->price = -1;
+}
+
+/* Makes room for item id in both item arrays. */
+static void ensure_item(state_t *st, uint32_t id)
+{
+    uint32_t cap = st->item_cap;
+    ENSURE(st->item, st->item_cap, id, item_init);
+    if (st->item_cap != cap) {
+        st->filt = realloc(st->filt, (size_t)st->item_cap * sizeof *st->filt);
+        if (!st->filt)
+            abort();
+        for (uint32_t k = cap; k < st->item_cap; k++)
+            st->filt[k] = (st_filt_t){-1, INTERN_NONE, INTERN_NONE, 0, 0};
+    }
 }
 
 static void user_init(st_user_t *u)
@@ -184,7 +199,7 @@ float st_item_trending(const state_t *st, uint32_t item, int64_t now_ms)
 
 int st_item_in_category(const state_t *st, uint32_t item, uint32_t cat)
 {
-    for (uint32_t c = st->item[item].category; c != INTERN_NONE; c = st->cat_parent[c])
+    for (uint32_t c = st->filt[item].category; c != INTERN_NONE; c = st->cat_parent[c])
         if (c == cat)
             return 1;
     return 0;
@@ -193,7 +208,7 @@ int st_item_in_category(const state_t *st, uint32_t item, uint32_t cat)
 static uint32_t item_id(state_t *st, const char *s, size_t n)
 {
     uint32_t id = intern_put(st->items, s, n, NULL);
-    ENSURE(st->item, st->item_cap, id, item_init);
+    ensure_item(st, id);
     return id;
 }
 
@@ -382,7 +397,7 @@ static void apply_resolved(state_t *st, const st_ev_t *e)
 
     uint32_t iid = e->iid;
     if (iid != INTERN_NONE) {
-        ENSURE(st->item, st->item_cap, iid, item_init);
+        ensure_item(st, iid);
         st_item_t *it = &st->item[iid];
         it->counts[e->type]++;
         if (item_events(it) == ST_FRESH_EVENTS)
@@ -514,6 +529,7 @@ static void apply_item(state_t *st, const char *id, size_t idn, json_t *doc)
     it->tags = NULL;
     it->ntags = 0;
     ct_item_set(st->content, iid, doc, item_events(it) < ST_FRESH_EVENTS);
+    st->filt[iid] = (st_filt_t){-1, INTERN_NONE, INTERN_NONE, 0, 0};
     if (!doc) {
         for (uint32_t cat = old_cat; cat != INTERN_NONE; cat = st->cat_parent[cat])
             idlist_remove(&st->cat_items[cat], iid);
@@ -564,6 +580,7 @@ static void apply_item(state_t *st, const char *id, size_t idn, json_t *doc)
         for (uint32_t cat = it->category; cat != INTERN_NONE; cat = st->cat_parent[cat])
             idlist_add(&st->cat_items[cat], iid);
     }
+    st->filt[iid] = (st_filt_t){it->price, it->brand, it->category, 1, it->in_stock};
 }
 
 int st_apply(state_t *st, uint8_t type, const void *payload, size_t len)
@@ -1082,7 +1099,7 @@ size_t st_memory(const state_t *st)
         cats += (size_t)st->cat_items[i].cap * sizeof(uint32_t);
     return intern_bytes(st->users) + intern_bytes(st->items) + intern_bytes(st->sessions) +
            intern_bytes(st->categories) + intern_bytes(st->brands) + intern_bytes(st->orders) +
-           (size_t)st->item_cap * sizeof(st_item_t) + (size_t)st->user_cap * sizeof(st_user_t) +
+           (size_t)st->item_cap * (sizeof(st_item_t) + sizeof(st_filt_t)) + (size_t)st->user_cap * sizeof(st_user_t) +
            (size_t)st->session_cap * sizeof(st_session_t) + (st->seen_mask + 1) * sizeof(uint64_t) + prof +
            cats + cooc_bytes(st->coview) + cooc_bytes(st->cobuy) + ct_bytes(st->content);
 }

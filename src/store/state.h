@@ -77,10 +77,22 @@ typedef struct {
                             the next newer one (0.85: tastes; 0.5: the very last item) */
 } st_config_t;
 
+/* What the filters of every answer read of an item, kept apart and small (24 bytes
+ * against st_item_t's 112): checking a candidate stays in cache. apply_item keeps it
+ * equal to the item's fields. */
+typedef struct {
+    double price;      /* -1 when absent */
+    uint32_t brand;    /* INTERN_NONE when absent */
+    uint32_t category; /* leaf of the category path, INTERN_NONE when absent */
+    uint8_t live;      /* in the catalog (a document, not deleted) */
+    uint8_t in_stock;
+} st_filt_t;
+
 typedef struct state {
     pthread_rwlock_t lock;
     intern_t *users, *items, *sessions, *categories, *brands, *orders;
     st_item_t *item;
+    st_filt_t *filt; /* by item id, item_cap of them */
     st_user_t *user;
     st_session_t *session;
     uint32_t item_cap, user_cap, session_cap;
