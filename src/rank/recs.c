@@ -75,6 +75,7 @@ typedef struct {
     float best[ACC_MAX]; /* largest single contribution: it names the reason */
     float feat[ACC_MAX][RK_NSOURCE_FEATS]; /* each source's unweighted score (for_you) */
     size_t n;
+    int feats; /* whether feat is kept: only a ranker reads it */
 } acc_t;
 
 static acc_t *acc_new(void)
@@ -84,6 +85,7 @@ static acc_t *acc_new(void)
         abort();
     memset(a->at, 0, sizeof a->at);
     a->n = 0;
+    a->feats = 0;
     return a;
 }
 
@@ -102,7 +104,8 @@ static int acc_add(acc_t *a, uint32_t item, float score, rec_why_t why, uint32_t
         e = &a->e[a->n];
         *e = (rec_hit_t){item, 0, why, ref, 0};
         a->best[a->n] = -INFINITY;
-        memset(a->feat[a->n], 0, sizeof a->feat[0]);
+        if (a->feats)
+            memset(a->feat[a->n], 0, sizeof a->feat[0]);
         a->n++;
     } else {
         e = &a->e[a->at[h] - 1];
@@ -141,8 +144,10 @@ static int source_feature(uint32_t src)
 static void acc_source(acc_t *a, uint32_t item, float weight, float raw, rec_why_t why, uint32_t ref, uint32_t src)
 {
     int i = acc_add(a, item, weight * raw, why, ref, src);
+    if (!a->feats || i < 0)
+        return;
     int f = source_feature(src);
-    if (i >= 0 && f >= 0)
+    if (f >= 0)
         a->feat[i][f] += raw;
 }
 
@@ -1182,9 +1187,10 @@ static uint32_t model_because(const ms_model_t *mm, const model_in_t *in, size_t
  * score kept apart, for the ranker), the history the models and content read into hist.
  * Returns the accumulator (caller frees). */
 static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, const rec_blend_t *blend,
-                     const prof_t *p, int64_t now_ms, hist_t *hist, size_t *nhist_out)
+                     const prof_t *p, int64_t now_ms, int feats, hist_t *hist, size_t *nhist_out)
 {
     acc_t *a = acc_new();
+    a->feats = feats;
     rec_hit_t *top = malloc(TOP_LIST * sizeof *top);
     if (!top)
         abort();
@@ -1456,10 +1462,10 @@ size_t rec_for_you(const state_t *st, rec_cache_t *c, const ms_set_t *models, co
     }
     hist_t hist[MODEL_HIST];
     size_t nhist;
-    acc_t *a = gather(st, c, models, blend, p, now_ms, hist, &nhist);
     /* The learned ranker, when there is one, orders the candidates instead of the blend
      * (its probability keeps scores positive, as filters and rules expect). */
     const ms_model_t *rk = blend->ranker > 0 && p ? ms_get(models, MODEL_RANKER) : NULL;
+    acc_t *a = gather(st, c, models, blend, p, now_ms, rk != NULL, hist, &nhist);
     if (rk) {
         const rk_model_t *rm = (const rk_model_t *)rk->m->ranker;
         float x[RK_NFEAT];
@@ -1532,7 +1538,7 @@ size_t rec_candidates(const state_t *st, rec_cache_t *c, const ms_set_t *models,
 {
     hist_t hist[MODEL_HIST];
     size_t nhist, n = 0;
-    acc_t *a = gather(st, c, models, blend, p, now_ms, hist, &nhist);
+    acc_t *a = gather(st, c, models, blend, p, now_ms, 1, hist, &nhist);
     rec_cand_t *all = malloc((a->n + 1) * sizeof *all);
     last_t *l = malloc(sizeof *l);
     if (!all || !l)
