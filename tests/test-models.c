@@ -124,6 +124,16 @@ TEST(select_hits_keeps_the_best_k)
         for (size_t i = 0; i < got; i++)
             ASSERT(h[i].item == ref[i].item && h[i].score == ref[i].score);
     }
+    /* vec_sort_hits, short lists (insertion) and long (qsort) alike, against qsort. */
+    for (size_t n = 0; n < 80; n++) {
+        memcpy(ref, h + n, n * sizeof *h);
+        vec_hit_t mine[80];
+        memcpy(mine, ref, n * sizeof *h);
+        qsort(ref, n, sizeof *ref, by_score_then_index);
+        vec_sort_hits(mine, n);
+        for (size_t i = 0; i < n; i++)
+            ASSERT(mine[i].item == ref[i].item && mine[i].score == ref[i].score);
+    }
     free(h);
     free(ref);
 }

@@ -153,7 +153,17 @@ static int hit_cmp(const void *a, const void *b)
 
 void vec_sort_hits(vec_hit_t *h, size_t n)
 {
-    qsort(h, n, sizeof *h, hit_cmp);
+    if (n > 32) {
+        qsort(h, n, sizeof *h, hit_cmp);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) { /* answers sort a few dozen: no calls through a pointer */
+        vec_hit_t x = h[i];
+        size_t j = i;
+        for (; j > 0 && hit_cmp(&x, &h[j - 1]) < 0; j--)
+            h[j] = h[j - 1];
+        h[j] = x;
+    }
 }
 
 size_t vec_select_hits(vec_hit_t *h, size_t n, size_t k)
