@@ -1098,6 +1098,8 @@ static size_t content_candidates(const state_t *st, const hist_t *h, size_t nh, 
             because[i] = INTERN_NONE; /* worked out for the picks that make the answer */
         return n;
     }
+    for (size_t i = 0; i < nh; i++) /* a miss each: overlap them */
+        ct_fresh_near_prefetch(st->content, h[i].item);
     vec_hit_t sum[CONTENT_HIST * CT_NEAR];
     float top[CONTENT_HIST * CT_NEAR]; /* the largest single history item's share, and which */
     uint32_t top_of[CONTENT_HIST * CT_NEAR];
@@ -1292,7 +1294,7 @@ static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, 
             size_t n = nin ? model_score(mm->m, in, nin, mh, MODEL_CANDIDATES) : 0;
             for (size_t j = 0; j < n && mh[0].score > 0 && mh[j].score > 0; j++) {
                 uint32_t item = mm->to_store[mh[j].item];
-                if (item != INTERN_NONE)
+                if (item != INTERN_NONE && !in_recent(p, &bloom, item))
                     acc_source(a, item, mw, mh[j].score / mh[0].score, model_sources[k].why, INTERN_NONE,
                                model_sources[k].src);
             }
@@ -1306,19 +1308,18 @@ static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, 
     size_t n = top_list(st, c, TOP_TRENDING, INTERN_NONE, now_ms, top, 50);
     float tw = personal ? blend->trending : COLD_TRENDING;
     for (size_t i = 0; i < n && tw > 0 && top[0].score > 0; i++)
-        acc_source(a, top[i].item, tw, top[i].score / top[0].score, WHY_TRENDING, INTERN_NONE, SRC_TRENDING);
+        if (!in_recent(p, &bloom, top[i].item))
+            acc_source(a, top[i].item, tw, top[i].score / top[0].score, WHY_TRENDING, INTERN_NONE, SRC_TRENDING);
     float pw = personal ? blend->popular : 1.0f;
     if (pw > 0) {
         n = top_list(st, c, TOP_POPULAR, INTERN_NONE, now_ms, top, 100);
         for (size_t i = 0; i < n && top[0].score > 0; i++)
-            acc_source(a, top[i].item, pw, top[i].score / top[0].score, WHY_POPULAR, INTERN_NONE, SRC_POPULAR);
+            if (!in_recent(p, &bloom, top[i].item))
+                acc_source(a, top[i].item, pw, top[i].score / top[0].score, WHY_POPULAR, INTERN_NONE, SRC_POPULAR);
     }
     free(top);
-    /* What the customer just looked at is on their screen already. */
-    if (p)
-        for (size_t i = 0; i < a->n; i++)
-            if (in_recent(p, &bloom, a->e[i].item))
-                a->e[i].score = 0;
+    /* (No source above proposed what the customer just looked at: it is on their screen
+     * already.) */
     *nhist_out = nhist;
     return a;
 }

@@ -625,6 +625,12 @@ size_t ct_search_fresh(const content_t *c, const ct_query_t *q, vec_hit_t *out, 
     return search(c, c->fpost, c->fpost_cap, c->nfresh, CT_FRESH_POSTINGS, q, out, k);
 }
 
+void ct_fresh_near_prefetch(const content_t *c, uint32_t item)
+{
+    if (item < c->item_cap)
+        __builtin_prefetch(&c->near[item]);
+}
+
 size_t ct_fresh_near(content_t *c, uint32_t item, vec_hit_t *out, size_t k)
 {
     if (!ct_has(c, item) || !c->nfresh)
