@@ -1231,12 +1231,18 @@ static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, 
             cooc_prefetch_items(st->coview, seed, (size_t)nseed);
         if (blend->cobuy > 0)
             cooc_prefetch_items(st->cobuy, seed, (size_t)nseed);
+        for (int k = 0; k < nseed; k++) { /* then every list's neighbours' masses, all at once */
+            const cooc_slot_t *s = NULL;
+            size_t n = blend->coview > 0 ? cooc_get(st->coview, seed[k], &s) : 0;
+            cooc_prefetch(st->coview, s, n);
+            n = blend->cobuy > 0 ? cooc_get(st->cobuy, seed[k], &s) : 0;
+            cooc_prefetch(st->cobuy, s, n);
+        }
         for (int k = 0; k < nseed; k++) {
             uint32_t item = seed[k];
             float sw = seed_sw[k];
             const cooc_slot_t *s = NULL;
             size_t n = blend->coview > 0 ? cooc_get(st->coview, item, &s) : 0;
-            cooc_prefetch(st->coview, s, n);
             for (size_t i = 0; i < n; i++)
                 if (!in_recent(p, &bloom, s[i].item)) {
                     acc_source(a, s[i].item, blend->coview, sw * cooc_sim(st->coview, item, &s[i]), WHY_VIEWED_WITH,
@@ -1244,7 +1250,6 @@ static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, 
                     ncooc++;
                 }
             n = blend->cobuy > 0 ? cooc_get(st->cobuy, item, &s) : 0;
-            cooc_prefetch(st->cobuy, s, n);
             for (size_t i = 0; i < n; i++)
                 if (!in_recent(p, &bloom, s[i].item)) {
                     acc_source(a, s[i].item, blend->cobuy, sw * cooc_sim(st->cobuy, item, &s[i]), WHY_BOUGHT_WITH,
