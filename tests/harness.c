@@ -2,6 +2,8 @@
  * answering /readyz, the process exiting), never a fixed sleep. */
 #include "harness.h"
 
+#include "gen/gen.h"
+
 #include "test.h"
 
 #include <arpa/inet.h>
@@ -18,6 +20,25 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+void shop_make(const char *dir, uint32_t items, uint32_t users, uint64_t events)
+{
+    char gdir[300], cmd[4096], err[512];
+    snprintf(gdir, sizeof gdir, "%s/gen", dir);
+    gen_opts_t go;
+    gen_opts_default(&go);
+    go.out_dir = gdir;
+    go.items = items;
+    go.users = users;
+    go.events = events;
+    gen_stats_t gs;
+    ASSERT(gen_run(&go, &gs, err, sizeof err) == 0);
+    snprintf(cmd, sizeof cmd,
+             "%s import --data %s --format=ndjson --kind=items %s/items.ndjson >/dev/null && "
+             "%s import --data %s --format=ndjson --kind=events %s/events.ndjson >/dev/null",
+             AISLE_BIN, dir, gdir, AISLE_BIN, dir, gdir);
+    ASSERT(system(cmd) == 0);
+}
 
 void tmpdir_make(char out[256])
 {

@@ -6,6 +6,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 typedef struct {
@@ -30,6 +31,10 @@ void rmrf(const char *dir);
  * when it cannot be read. */
 char *file_read(const char *path, size_t *len);
 int free_port(void);
+
+/* A generated shop (`aisle gen`, seed 1, under dir/gen) imported into the data directory
+ * dir: its catalog, then its events. */
+void shop_make(const char *dir, uint32_t items, uint32_t users, uint64_t events);
 
 /* Starts `aisle serve` on a free port over dir; extra args end with NULL. Its stderr
  * goes to <dir>.log. Does not wait for readiness. */

@@ -1,7 +1,6 @@
 /* Offline evaluation: exact metrics on a hand-made log, and on generated data the live
  * engine must beat popularity (it finds the structure aisle gen planted). */
 #include "eval/eval.h"
-#include "gen/gen.h"
 #include "harness.h"
 #include "ingest/event.h"
 #include "store/log.h"
@@ -149,23 +148,10 @@ TEST(basket_target_counts_any_item_of_the_order)
 
 TEST(live_engine_finds_planted_structure)
 {
-    char dir[256], gdir[300], cmd[4096];
+    char dir[256], cmd[4096];
     tmpdir_make(dir);
-    snprintf(gdir, sizeof gdir, "%s/gen", dir);
-    gen_opts_t go;
-    gen_opts_default(&go);
-    go.out_dir = gdir;
-    go.items = 2000;
-    go.users = 3000;
-    go.events = 200000;
-    gen_stats_t gs;
+    shop_make(dir, 2000, 3000, 200000);
     char err[512];
-    ASSERT(gen_run(&go, &gs, err, sizeof err) == 0);
-    snprintf(cmd, sizeof cmd,
-             "%s import --data %s --format=ndjson --kind=items %s/items.ndjson >/dev/null && "
-             "%s import --data %s --format=ndjson --kind=events %s/events.ndjson >/dev/null",
-             AISLE_BIN, dir, gdir, AISLE_BIN, dir, gdir);
-    ASSERT(system(cmd) == 0);
     ev_opts_t eo;
     ev_opts_default(&eo);
     ev_row_t rows[EV_MAX_ROWS], again[EV_MAX_ROWS];

@@ -1,6 +1,5 @@
 /* Recommendations end to end on a small hand-made catalog with exact expectations:
  * every answer reflects the event posted just before it (read your writes). */
-#include "gen/gen.h"
 #include "harness.h"
 #include "rank/recs.h"
 #include "rank/rules.h"
@@ -523,23 +522,9 @@ TEST(answers_are_ordered_as_a_full_sort_orders_them)
      * never a candidate) changes no score: both ways must give the same answers, for
      * every customer of a generated shop, under filters that drop most candidates, rules,
      * diversity, offsets and repeated showings. */
-    char dir[256], gdir[300], cmd[4096], logdir[300];
+    char dir[256], cmd[4096], logdir[300];
     tmpdir_make(dir);
-    snprintf(gdir, sizeof gdir, "%s/gen", dir);
-    gen_opts_t go;
-    gen_opts_default(&go);
-    go.out_dir = gdir;
-    go.items = 600;
-    go.users = 800;
-    go.events = 40000;
-    gen_stats_t gs;
-    char err[512];
-    ASSERT(gen_run(&go, &gs, err, sizeof err) == 0);
-    snprintf(cmd, sizeof cmd,
-             "%s import --data %s --format=ndjson --kind=items %s/items.ndjson >/dev/null && "
-             "%s import --data %s --format=ndjson --kind=events %s/events.ndjson >/dev/null",
-             AISLE_BIN, dir, gdir, AISLE_BIN, dir, gdir);
-    ASSERT(system(cmd) == 0);
+    shop_make(dir, 600, 800, 40000);
     state_t *st = st_new();
     snprintf(logdir, sizeof logdir, "%s/log", dir);
     log_replay_stats_t rs;

@@ -317,6 +317,49 @@ static size_t apply_pins(const state_t *st, const prof_t *p, const rec_filter_t 
     return m;
 }
 
+/* score after the boost, bury and exclude rules that match item (0: excluded). */
+static float ruled_score(const state_t *st, const active_t *rules, size_t nrules, uint32_t item, float score)
+{
+    for (size_t j = 0; j < nrules; j++) {
+        const rule_t *r = rules[j].r;
+        if (r->action == RULE_PIN || !rule_matches(st, &rules[j], item))
+            continue;
+        score = r->action == RULE_EXCLUDE ? 0 : score * r->factor;
+    }
+    return score;
+}
+
+/* The answer as it is written, best first: at most max_per_category items per leaf
+ * category, the first `offset` of those left skipped. */
+typedef struct {
+    uint32_t cats[64], counts[64];
+    size_t ncats, skipped, m;
+} emit_t;
+
+/* Appends x to out (e->m of them so far) unless diversity or the offset leaves it out. */
+static void emit(const state_t *st, const rec_filter_t *f, emit_t *e, const rec_hit_t *x, rec_hit_t *out)
+{
+    if (f->max_per_category > 0) {
+        uint32_t cat = st->filt[x->item].category;
+        size_t j = 0;
+        while (j < e->ncats && e->cats[j] != cat)
+            j++;
+        if (j == e->ncats && e->ncats < 64) {
+            e->cats[e->ncats] = cat;
+            e->counts[e->ncats++] = 0;
+        }
+        if (j < e->ncats && e->counts[j] >= (uint32_t)f->max_per_category)
+            return;
+        if (j < e->ncats)
+            e->counts[j]++;
+    }
+    if (e->skipped < f->offset) {
+        e->skipped++;
+        return;
+    }
+    out[e->m++] = *x;
+}
+
 /* Filters, rules, anti-repetition, order, diversity and offset over the best `take`
  * candidates of hits[0..k) (already at the front); writes up to cap hits to out. */
 static size_t rank_front(const state_t *st, const prof_t *p, const rec_filter_t *f, const active_t *rules,
@@ -331,12 +374,7 @@ static size_t rank_front(const state_t *st, const prof_t *p, const rec_filter_t 
         if (!passes(st, p, f, hits[i].item))
             continue;
         rec_hit_t h = hits[i];
-        for (size_t j = 0; j < nrules; j++) {
-            const rule_t *r = rules[j].r;
-            if (r->action == RULE_PIN || !rule_matches(st, &rules[j], h.item))
-                continue;
-            h.score = r->action == RULE_EXCLUDE ? 0 : h.score * r->factor;
-        }
+        h.score = ruled_score(st, rules, nrules, h.item, h.score);
         if (h.score > 0)
             work[kk++] = h;
     }
@@ -354,32 +392,10 @@ static size_t rank_front(const state_t *st, const prof_t *p, const rec_filter_t 
         }
     }
     sort_hits(work, kk, f->tie_seed);
-    uint32_t cats[64], counts[64];
-    size_t ncats = 0, skipped = 0, m = 0;
-    for (size_t i = 0; i < kk && m < cap; i++) {
-        if (work[i].score <= 0)
-            break;
-        if (f->max_per_category > 0) {
-            uint32_t cat = st->filt[work[i].item].category;
-            size_t j = 0;
-            while (j < ncats && cats[j] != cat)
-                j++;
-            if (j == ncats && ncats < 64) {
-                cats[ncats] = cat;
-                counts[ncats++] = 0;
-            }
-            if (j < ncats && counts[j] >= (uint32_t)f->max_per_category)
-                continue;
-            if (j < ncats)
-                counts[j]++;
-        }
-        if (skipped < f->offset) {
-            skipped++;
-            continue;
-        }
-        out[m++] = work[i];
-    }
-    return m;
+    emit_t e = {.ncats = 0, .skipped = 0, .m = 0};
+    for (size_t i = 0; i < kk && e.m < cap && work[i].score > 0; i++)
+        emit(st, f, &e, &work[i], out);
+    return e.m;
 }
 
 /* The best-first order of finish's heap: score, then item (or a seeded hash of it). */
@@ -479,9 +495,9 @@ static size_t finish_lazy(const state_t *st, const prof_t *p, const rec_filter_t
         count[bk[i] = (uint16_t)score_bucket(hits[i].score)]++;
     uint32_t hi = SCORE_BUCKETS; /* buckets at and above hi have been put on the heap */
     float floor = INFINITY;      /* every candidate not put on the heap yet scores below it */
-    uint32_t cats[64], counts[64];
-    size_t n = 0, ncats = 0, skipped = 0, m = 0;
-    while (m < cap) {
+    emit_t e = {.ncats = 0, .skipped = 0, .m = 0};
+    size_t n = 0;
+    while (e.m < cap) {
         if (hi > 0 && (!n || ((h[0].at & HEAP_FINAL) && h[0].score < floor))) {
             uint32_t lo = hi, c = 0; /* the next slice */
             while (lo > 0 && c < FINISH_SLICE)
@@ -502,25 +518,7 @@ static size_t finish_lazy(const state_t *st, const prof_t *p, const rec_filter_t
             x.score = h[0].score;
             h[0] = h[--n];
             heap_down(h, n, 0, hits, seed);
-            if (f->max_per_category > 0) {
-                uint32_t cat = st->filt[x.item].category;
-                size_t j = 0;
-                while (j < ncats && cats[j] != cat)
-                    j++;
-                if (j == ncats && ncats < 64) {
-                    cats[ncats] = cat;
-                    counts[ncats++] = 0;
-                }
-                if (j < ncats && counts[j] >= (uint32_t)f->max_per_category)
-                    continue;
-                if (j < ncats)
-                    counts[j]++;
-            }
-            if (skipped < f->offset) {
-                skipped++;
-                continue;
-            }
-            out[m++] = x;
+            emit(st, f, &e, &x, out);
             continue;
         }
         /* The best raw ones, up to the first final one. */
@@ -540,13 +538,7 @@ static size_t finish_lazy(const state_t *st, const prof_t *p, const rec_filter_t
         for (size_t b = 0; b < nb; b++) {
             if (!passes(st, p, f, items[b]))
                 continue;
-            float sc = hits[at[b]].score;
-            for (size_t j = 0; j < nrules; j++) {
-                const rule_t *r = rules[j].r;
-                if (r->action == RULE_PIN || !rule_matches(st, &rules[j], items[b]))
-                    continue;
-                sc = r->action == RULE_EXCLUDE ? 0 : sc * r->factor;
-            }
+            float sc = ruled_score(st, rules, nrules, items[b], hits[at[b]].score);
             if (sc > 0) {
                 at[kept] = at[b];
                 items[kept] = items[b];
@@ -564,7 +556,7 @@ static size_t finish_lazy(const state_t *st, const prof_t *p, const rec_filter_t
     }
     free(bk);
     free(h);
-    return m;
+    return e.m;
 }
 
 /* Filters, applies the business rules, orders, applies diversity and the offset, copies
