@@ -1,4 +1,5 @@
-/* The growable buffer's number formatting against printf. */
+/* The growable buffer's number formatting against printf, and its JSON string escaping
+ * against the byte-at-a-time definition. */
 #include "test.h"
 #include "util/buf.h"
 
@@ -63,5 +64,49 @@ TEST(g6_matches_printf_on_doubles_and_near_ties)
     ASSERT_EQ(bad, 0);
 }
 
+/* The definition, a byte at a time, as jansson escapes. */
+static size_t escape_ref(char *out, const unsigned char *s, size_t n)
+{
+    size_t o = 0;
+    out[o++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        if (c == '"' || c == '\\')
+            out[o++] = '\\', out[o++] = (char)c;
+        else if (c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t')
+            out[o++] = '\\', out[o++] = c == '\b' ? 'b' : c == '\f' ? 'f' : c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+        else if (c < 0x20)
+            o += (size_t)sprintf(out + o, "\\u%04X", c);
+        else
+            out[o++] = (char)c;
+    }
+    out[o++] = '"';
+    return o;
+}
+
+TEST(json_escape_matches_the_byte_at_a_time_definition)
+{
+    /* Random strings mostly plain (the fast path), with quotes, backslashes, control
+     * characters and UTF-8 bytes sprinkled at every position and length. */
+    srand(11);
+    unsigned char s[64];
+    char want[6 * 64 + 2], got[6 * 64 + 2];
+    for (int t = 0; t < 200000; t++) {
+        size_t n = (size_t)(rand() % 40);
+        for (size_t i = 0; i < n; i++) {
+            int r = rand() % 100;
+            s[i] = r < 85 ? (unsigned char)(' ' + rand() % 95)
+                   : r < 89 ? '"'
+                   : r < 93 ? '\\'
+                   : r < 97 ? (unsigned char)(rand() % 0x20)
+                            : (unsigned char)(0x80 + rand() % 0x80);
+        }
+        size_t wn = escape_ref(want, s, n), gn = json_escape_to(got, (const char *)s, n);
+        ASSERT_EQ(gn, wn);
+        ASSERT(memcmp(got, want, wn) == 0);
+    }
+}
+
 TEST_MAIN(TEST_ENTRY(g6_matches_printf_on_chosen_values), TEST_ENTRY(g6_matches_printf_on_scores),
-          TEST_ENTRY(g6_matches_printf_on_doubles_and_near_ties))
+          TEST_ENTRY(g6_matches_printf_on_doubles_and_near_ties),
+          TEST_ENTRY(json_escape_matches_the_byte_at_a_time_definition))

@@ -97,12 +97,33 @@ void buf_put_str(buf_t *b, const char *s, size_t n)
     buf_append(b, s, n);
 }
 
+/* Whether none of the 8 bytes of x needs escaping (a control character, '"' or '\\'),
+ * by the usual bit tricks: each test can only err towards "needs" (then the bytes go
+ * one at a time). */
+static int plain8(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t ctl = (x - 0x20 * ones) & ~x & highs;
+    uint64_t q = x ^ (0x22 * ones), bs = x ^ (0x5c * ones);
+    q = (q - ones) & ~q & highs;
+    bs = (bs - ones) & ~bs & highs;
+    return !(ctl | q | bs);
+}
+
 size_t json_escape_to(char *out, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF"; /* as jansson writes */
     char *o = out;
     *o++ = '"';
     for (size_t i = 0; i < n; i++) {
+        uint64_t x;
+        while (i + 8 <= n && (memcpy(&x, s + i, 8), plain8(x))) { /* titles are mostly plain */
+            memcpy(o, s + i, 8);
+            o += 8;
+            i += 8;
+        }
+        if (i == n)
+            break;
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c != '"' && c != '\\') {
             *o++ = (char)c;
@@ -162,10 +183,12 @@ void buf_put_g6(buf_t *b, double v)
         out[n++] = '-';
         v = -v;
     }
-    int e = (int)floor(log10(v));
+    int e2;
+    frexp(v, &e2); /* v in [2^(e2-1), 2^e2): the decimal exponent within one, fixed below */
+    int e = (int)floor((e2 - 1) * 0.30102999566398120);
     long double scaled = 0;
     int64_t d = 0;
-    for (int tries = 0; tries < 3; tries++) { /* log10's floor may be off by one */
+    for (int tries = 0; tries < 3; tries++) { /* the estimate may be one off */
         int k = 5 - e; /* within [-15, 26] here: 10^|k| is exact in long double */
         scaled = k >= 0 ? (long double)v * pow10l_exact(k) : (long double)v / pow10l_exact(-k);
         long double frac = scaled - floorl(scaled);
