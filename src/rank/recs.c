@@ -1108,6 +1108,7 @@ static size_t content_candidates(const state_t *st, const hist_t *h, size_t nh, 
             if (!at[s]) {
                 sum[n] = (vec_hit_t){near[j].item, 0};
                 top[n] = 0;
+                top_of[n] = h[i].item;
                 at[s] = (uint8_t)++n;
             }
             size_t x = at[s] - 1;
