@@ -487,14 +487,37 @@ static size_t finish_lazy(const state_t *st, const prof_t *p, const rec_filter_t
 {
     uint64_t seed = f->tie_seed;
     hent_t *h = malloc((k ? k : 1) * sizeof *h);
-    uint16_t *bk = malloc((k ? k : 1) * sizeof *bk);
-    if (!h || !bk)
+    uint16_t *bk = malloc((k ? k : 1) * sizeof *bk), *order = malloc((k ? k : 1) * sizeof *order);
+    if (!h || !bk || !order)
         abort();
-    _Static_assert(ACC_MAX < 65536, "bucket counts fit in 16 bits");
-    uint16_t count[SCORE_BUCKETS] = {0};
-    for (size_t i = 0; i < k; i++)
-        count[bk[i] = (uint16_t)score_bucket(hits[i].score)]++;
+    _Static_assert(ACC_MAX < 65536, "bucket counts and candidate indices fit in 16 bits");
+    /* The candidates by bucket, best bucket first (a counting sort): each slice is then
+     * the next run of order, however many slices an answer takes (anti-repetition can
+     * push an answer deep). Even and odd candidates are counted and placed apart: many
+     * share a bucket, and one counter would chain every increment to the one before. */
+    uint16_t even[SCORE_BUCKETS] = {0}, odd[SCORE_BUCKETS] = {0}, count[SCORE_BUCKETS];
+    size_t i = 0;
+    for (; i + 1 < k; i += 2) {
+        even[bk[i] = (uint16_t)score_bucket(hits[i].score)]++;
+        odd[bk[i + 1] = (uint16_t)score_bucket(hits[i + 1].score)]++;
+    }
+    if (i < k)
+        even[bk[i] = (uint16_t)score_bucket(hits[i].score)]++;
+    uint32_t at_even[SCORE_BUCKETS], at_odd[SCORE_BUCKETS];
+    for (uint32_t b = SCORE_BUCKETS, pos = 0; b-- > 0;) {
+        count[b] = (uint16_t)(even[b] + odd[b]);
+        at_even[b] = pos;
+        at_odd[b] = pos + even[b];
+        pos += count[b];
+    }
+    for (i = 0; i + 1 < k; i += 2) {
+        order[at_even[bk[i]]++] = (uint16_t)i;
+        order[at_odd[bk[i + 1]]++] = (uint16_t)(i + 1);
+    }
+    if (i < k)
+        order[at_even[bk[i]]++] = (uint16_t)i;
     uint32_t hi = SCORE_BUCKETS; /* buckets at and above hi have been put on the heap */
+    size_t next = 0;             /* their candidates: order[0..next) */
     float floor = INFINITY;      /* every candidate not put on the heap yet scores below it */
     emit_t e = {.ncats = 0, .skipped = 0, .m = 0};
     size_t n = 0;
@@ -503,11 +526,11 @@ static size_t finish_lazy(const state_t *st, const prof_t *p, const rec_filter_t
             uint32_t lo = hi, c = 0; /* the next slice */
             while (lo > 0 && c < FINISH_SLICE)
                 c += count[--lo];
-            for (size_t i = 0; i < k; i++)
-                if (bk[i] >= lo && bk[i] < hi) {
-                    h[n] = (hent_t){hits[i].score, (uint32_t)i};
-                    heap_up(h, n++, hits, seed);
-                }
+            for (size_t j = next; j < next + c; j++) {
+                h[n] = (hent_t){hits[order[j]].score, order[j]};
+                heap_up(h, n++, hits, seed);
+            }
+            next += c;
             hi = lo;
             floor = score_floor(lo);
             continue;
@@ -555,6 +578,7 @@ static size_t finish_lazy(const state_t *st, const prof_t *p, const rec_filter_t
                 heap_up(h, n++, hits, seed);
             }
     }
+    free(order);
     free(bk);
     free(h);
     return e.m;
