@@ -360,17 +360,17 @@ static void emit(const state_t *st, const rec_filter_t *f, emit_t *e, const rec_
     out[e->m++] = *x;
 }
 
-/* Filters, rules, anti-repetition, order, diversity and offset over the best `take`
- * candidates of hits[0..k) (already at the front); writes up to cap hits to out. */
-static size_t rank_front(const state_t *st, const prof_t *p, const rec_filter_t *f, const active_t *rules,
-                         size_t nrules, const rec_hit_t *hits, size_t take, rec_hit_t *work, rec_hit_t *out,
-                         size_t cap)
+/* Filters, rules, anti-repetition, a full sort, diversity and offset over every candidate
+ * of hits[0..k) (the way with a boost rule in force, which can lift anything); writes up
+ * to cap hits to out. */
+static size_t rank_all(const state_t *st, const prof_t *p, const rec_filter_t *f, const active_t *rules,
+                       size_t nrules, const rec_hit_t *hits, size_t k, rec_hit_t *work, rec_hit_t *out, size_t cap)
 {
     size_t kk = 0;
-    for (size_t i = 0; i < take; i++) /* each is a miss in the item table: overlap them */
+    for (size_t i = 0; i < k; i++) /* each is a miss in the item table: overlap them */
         if (hits[i].item < intern_count(st->items))
             __builtin_prefetch(&st->filt[hits[i].item]);
-    for (size_t i = 0; i < take; i++) {
+    for (size_t i = 0; i < k; i++) {
         if (!passes(st, p, f, hits[i].item))
             continue;
         rec_hit_t h = hits[i];
@@ -612,7 +612,7 @@ static size_t finish(const state_t *st, const prof_t *p, const rec_filter_t *f, 
         rec_hit_t *work = malloc((k ? k : 1) * sizeof *work);
         if (!work)
             abort();
-        m = rank_front(st, p, f, rules, nrules, hits, k, work, out, cap);
+        m = rank_all(st, p, f, rules, nrules, hits, k, work, out, cap);
         free(work);
     } else {
         m = finish_lazy(st, p, f, rules, nrules, hits, k, out, cap);
