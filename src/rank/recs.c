@@ -887,6 +887,13 @@ static int usable(const rec_cache_t *c, const top_t *t, int64_t wall)
     return t->built_ms && c->ttl_ms && (wall - t->built_ms < c->ttl_ms || t->building || c->st);
 }
 
+static size_t copy_top(const top_t *t, rec_hit_t *out, size_t limit)
+{
+    size_t n = t->n < limit ? t->n : limit;
+    memcpy(out, t->hit, n * sizeof *out);
+    return n;
+}
+
 /* Copies the first `limit` entries of the top list of (kind, cat) into out. A list older
  * than the cache's TTL is rebuilt by one request, outside the lock, while the others go
  * on with the old one; a list never built yet is built by whoever needs it. */
@@ -898,8 +905,7 @@ static size_t top_list(const state_t *st, rec_cache_t *c, int kind, uint32_t cat
     top_t *t = cache_find(c, kind, cat);
     if (t && usable(c, t, wall)) { /* the common case: many answers at once */
         __atomic_store_n(&t->used, 1, __ATOMIC_RELAXED);
-        size_t n = t->n < limit ? t->n : limit;
-        memcpy(out, t->hit, n * sizeof *out);
+        size_t n = copy_top(t, out, limit);
         pthread_rwlock_unlock(&c->lock);
         return n;
     }
@@ -910,8 +916,7 @@ static size_t top_list(const state_t *st, rec_cache_t *c, int kind, uint32_t cat
     if (t)
         t->used = 1;
     if (t && usable(c, t, wall)) { /* another request built it meanwhile */
-        size_t n = t->n < limit ? t->n : limit;
-        memcpy(out, t->hit, n * sizeof *out);
+        size_t n = copy_top(t, out, limit);
         pthread_rwlock_unlock(&c->lock);
         return n;
     }
@@ -925,8 +930,7 @@ static size_t top_list(const state_t *st, rec_cache_t *c, int kind, uint32_t cat
     nt->kind = kind;
     nt->cat = cat;
     build_top(st, nt, now_ms);
-    size_t n = nt->n < limit ? nt->n : limit;
-    memcpy(out, nt->hit, n * sizeof *out);
+    size_t n = copy_top(nt, out, limit);
 
     pthread_rwlock_wrlock(&c->lock);
     if (t && t->kind == kind && t->cat == cat) {

@@ -123,18 +123,17 @@ static void item_init(st_item_t *it)
     it->price = -1;
 }
 
-/* Makes room for item id in both item arrays. */
+static void filt_init(st_filt_t *f)
+{
+    *f = (st_filt_t){-1, INTERN_NONE, INTERN_NONE, 0, 0};
+}
+
+/* Makes room for item id in both item arrays (they grow to the same capacity). */
 static void ensure_item(state_t *st, uint32_t id)
 {
     uint32_t cap = st->item_cap;
+    ENSURE(st->filt, cap, id, filt_init);
     ENSURE(st->item, st->item_cap, id, item_init);
-    if (st->item_cap != cap) {
-        st->filt = realloc(st->filt, (size_t)st->item_cap * sizeof *st->filt);
-        if (!st->filt)
-            abort();
-        for (uint32_t k = cap; k < st->item_cap; k++)
-            st->filt[k] = (st_filt_t){-1, INTERN_NONE, INTERN_NONE, 0, 0};
-    }
 }
 
 static void user_init(st_user_t *u)
@@ -529,7 +528,7 @@ static void apply_item(state_t *st, const char *id, size_t idn, json_t *doc)
     it->tags = NULL;
     it->ntags = 0;
     ct_item_set(st->content, iid, doc, item_events(it) < ST_FRESH_EVENTS);
-    st->filt[iid] = (st_filt_t){-1, INTERN_NONE, INTERN_NONE, 0, 0};
+    filt_init(&st->filt[iid]);
     if (!doc) {
         for (uint32_t cat = old_cat; cat != INTERN_NONE; cat = st->cat_parent[cat])
             idlist_remove(&st->cat_items[cat], iid);

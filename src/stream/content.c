@@ -66,7 +66,8 @@ struct content {
     /* The fresh-neighbour cache: written by readers (under a stripe lock), so that each
      * item's search of the fresh index is done once per change of that index. */
     near_t *near; /* by item id, item_cap of them */
-    uint64_t *fresh_bits; /* bit per item id (item_cap of them): whether it is fresh, in
+    uint32_t fresh_words;
+    uint64_t *fresh_bits; /* bit per item id (fresh_words words): whether it is fresh, in
                              a few KiB that stay in cache (item[] is a miss per item) */
     uint32_t near_epoch; /* moves when an item enters the fresh index or its terms change */
     pthread_mutex_t near_mu[NEAR_LOCKS];
@@ -366,16 +367,10 @@ static int same_terms(const content_t *c, uint32_t item, const terms_t *t, int f
 
 void ct_item_set(content_t *c, uint32_t item, json_t *doc, int fresh)
 {
-    uint32_t cap = c->item_cap, bits_cap = (c->item_cap + 63) / 64;
+    uint32_t cap = c->item_cap;
     c->item = grow(c->item, &c->item_cap, item, sizeof *c->item);
     c->near = grow(c->near, &cap, item, sizeof *c->near);
-    if ((c->item_cap + 63) / 64 > bits_cap) {
-        uint32_t words = (c->item_cap + 63) / 64;
-        c->fresh_bits = realloc(c->fresh_bits, words * sizeof *c->fresh_bits);
-        if (!c->fresh_bits)
-            abort();
-        memset(c->fresh_bits + bits_cap, 0, (words - bits_cap) * sizeof *c->fresh_bits);
-    }
+    c->fresh_bits = grow(c->fresh_bits, &c->fresh_words, item >> 6, sizeof *c->fresh_bits);
     terms_t *t = malloc(sizeof *t);
     if (!t)
         abort();
@@ -794,7 +789,8 @@ size_t ct_bytes(const content_t *c)
         b += c->item[i].n * sizeof(feat_t);
     for (uint32_t t = 0; t < c->post_cap; t++)
         b += c->post[t].cap * sizeof(posting_t);
-    b += (size_t)c->fpost_cap * sizeof *c->fpost + (size_t)c->item_cap * sizeof *c->near + c->item_cap / 8;
+    b += (size_t)c->fpost_cap * sizeof *c->fpost + (size_t)c->item_cap * sizeof *c->near +
+         (size_t)c->fresh_words * sizeof *c->fresh_bits;
     for (uint32_t t = 0; t < c->fpost_cap; t++)
         b += c->fpost[t].cap * sizeof(posting_t);
     return b;
