@@ -8,6 +8,7 @@
 #include "store/state.h"
 #include "test.h"
 
+#include <pthread.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -603,7 +604,105 @@ TEST(answers_are_ordered_as_a_full_sort_orders_them)
     rmrf(dir);
 }
 
-TEST_MAIN(TEST_ENTRY(answers_are_ordered_as_a_full_sort_orders_them), TEST_ENTRY(view_brings_coviewed_items), TEST_ENTRY(purchase_removes_item_and_lifts_bought_together),
+typedef struct {
+    state_t *st;
+    rec_cache_t *cache;
+    int *stop;   /* atomic */
+    size_t want; /* every answer's length */
+    long answers, short_answers;
+} top_reader_t;
+
+static void *top_reader(void *arg)
+{
+    top_reader_t *j = arg;
+    rec_hit_t out[256];
+    while (!__atomic_load_n(j->stop, __ATOMIC_RELAXED)) {
+        rec_filter_t f;
+        rec_filter_default(&f);
+        f.in_stock_only = 0;
+        pthread_rwlock_rdlock(&j->st->lock);
+        size_t n = rec_trending(j->st, j->cache, NULL, &f, j->st->last_event_ms, out, 256);
+        pthread_rwlock_unlock(&j->st->lock);
+        j->answers++;
+        j->short_answers += n != j->want;
+    }
+    return NULL;
+}
+
+TEST(top_lists_read_while_they_are_rebuilt_are_whole)
+{
+    /* Answers copy the cached top lists without a lock while the refresher publishes new
+     * ones (every millisecond here) and events move the order. A whole list holds 256
+     * distinct items; a copy torn between two lists would repeat some and lose others,
+     * and the answer (one per distinct item) would come out short. */
+    char dir[256], logdir[300];
+    tmpdir_make(dir);
+    shop_make(dir, 600, 400, 20000);
+    state_t *st = st_new();
+    snprintf(logdir, sizeof logdir, "%s/log", dir);
+    log_replay_stats_t rs;
+    ASSERT(log_scan(logdir, replay_one, st, &rs) == 0);
+    /* The readers here answer back to back: without writer preference the events would
+     * wait for a gap between them that may never come. */
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_destroy(&st->lock);
+    pthread_rwlock_init(&st->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    rec_cache_t *cache = rec_cache_new(1);
+    int stop = 0;
+    enum { READERS = 2 };
+    top_reader_t jobs[READERS];
+    pthread_t th[READERS];
+    evt_t e = {0};
+    buf_t b;
+    buf_init(&b);
+    uint32_t nitems = intern_count(st->items);
+    /* Purchases spread over the items, time moving on: what trends changes all along. */
+    for (uint32_t k = 0; k < nitems + 30000; k++) {
+        if (k == nitems) { /* each item bought once: all of them trend, the list is full */
+            ASSERT(rec_cache_start(cache, st) == 0);
+            rec_hit_t first[256];
+            rec_filter_t f;
+            rec_filter_default(&f);
+            f.in_stock_only = 0;
+            ASSERT_EQ(rec_trending(st, cache, NULL, &f, st->last_event_ms, first, 256), 256);
+            for (int r = 0; r < READERS; r++) {
+                jobs[r] = (top_reader_t){st, cache, &stop, 256, 0, 0};
+                ASSERT(pthread_create(&th[r], NULL, top_reader, &jobs[r]) == 0);
+            }
+        }
+        size_t len;
+        const char *id = intern_str(st->items, k < nitems ? k : (k * 7919u) % nitems, &len);
+        e.type = EVT_PURCHASE;
+        e.ts_ms = st->last_event_ms + 1000;
+        e.price = -1;
+        e.user_id = (strv_t){"buyer", 5};
+        e.item_id = (strv_t){id, len};
+        b.len = 0;
+        evt_encode(&e, &b);
+        pthread_rwlock_wrlock(&st->lock);
+        ASSERT(st_apply(st, REC_EVENT, b.data, b.len) == 0);
+        pthread_rwlock_unlock(&st->lock);
+    }
+    __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
+    long answers = 0, short_answers = 0;
+    for (int r = 0; r < READERS; r++) {
+        pthread_join(th[r], NULL);
+        answers += jobs[r].answers;
+        short_answers += jobs[r].short_answers;
+    }
+    fprintf(stderr, "%ld answers during rebuilds, %ld short\n", answers, short_answers);
+    ASSERT(answers > 100);
+    ASSERT_EQ(short_answers, 0);
+    buf_free(&b);
+    rec_cache_free(cache);
+    st_free(st);
+    rmrf(dir);
+}
+
+TEST_MAIN(TEST_ENTRY(top_lists_read_while_they_are_rebuilt_are_whole), TEST_ENTRY(answers_are_ordered_as_a_full_sort_orders_them), TEST_ENTRY(view_brings_coviewed_items), TEST_ENTRY(purchase_removes_item_and_lifts_bought_together),
           TEST_ENTRY(out_of_stock_and_deleted_vanish), TEST_ENTRY(anonymous_session_personalised_from_second_event),
           TEST_ENTRY(a_newcomer_gets_what_sells_before_what_rises),
           TEST_ENTRY(filters_pagination_and_cart), TEST_ENTRY(bad_parameters),

@@ -632,12 +632,21 @@ enum { TOP_TRENDING, TOP_POPULAR };
 
 typedef struct {
     int kind;
-    uint32_t cat; /* INTERN_NONE: all items */
+    uint32_t cat;     /* INTERN_NONE: all items */
     int64_t built_ms; /* 0: never built */
-    int building;     /* a thread rebuilds it; the others use the old list meanwhile */
-    int used;         /* asked for since the refresher last rebuilt it */
     size_t n;
     rec_hit_t hit[TOP_LIST];
+} top_list_t;
+
+/* An entry is two lists, the current one and the next one being written, so that a
+ * rebuild never makes an answer wait: answers read the current list without a lock and
+ * keep their copy only if no new list was published meanwhile (a seqlock over two
+ * buffers: a writer only ever writes the buffer that is not current). */
+typedef struct {
+    uint64_t ver; /* atomic: list[ver & 1] is current; one more per publication */
+    int building; /* atomic: a thread rebuilds it; the others use the old list meanwhile */
+    int used;     /* atomic: asked for since the refresher last rebuilt it */
+    top_list_t list[2];
 } top_t;
 
 #define CACHE_ENTRIES 2048 /* power of two; a shop has a few hundred categories */
@@ -645,14 +654,14 @@ _Static_assert(CACHE_ENTRIES <= 65536, "the refresher lists due entries in 16 bi
 #define CACHE_PROBES 8
 
 struct rec_cache {
-    /* The lists: answers read them under the read lock (many at once, four times per
-     * for_you answer); the refresher and a first build write under the write lock. */
-    pthread_rwlock_t lock;
+    /* Answers read the entries without a lock (four times per for_you answer); whoever
+     * creates, takes over or publishes an entry holds write_mu. */
+    pthread_mutex_t write_mu;
     pthread_mutex_t mu;  /* stop, with wake */
     pthread_cond_t wake; /* stops the refresher */
     int64_t ttl_ms;
-    top_t *e[CACHE_ENTRIES];
-    state_t *st; /* set when the refresher runs */
+    top_t *e[CACHE_ENTRIES]; /* atomic pointers, set once under write_mu, freed at the end */
+    state_t *st;             /* set when the refresher runs */
     pthread_t refresher;
     int stop;
 };
@@ -662,49 +671,72 @@ rec_cache_t *rec_cache_new(int64_t ttl_ms)
     rec_cache_t *c = calloc(1, sizeof *c);
     if (!c)
         abort();
-    /* The refresher must get its turn under a steady stream of readers. */
-    pthread_rwlockattr_t attr;
-    pthread_rwlockattr_init(&attr);
-    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
-    pthread_rwlock_init(&c->lock, &attr);
-    pthread_rwlockattr_destroy(&attr);
+    pthread_mutex_init(&c->write_mu, NULL);
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->wake, NULL);
     c->ttl_ms = ttl_ms;
     return c;
 }
 
-static void build_top(const state_t *st, top_t *t, int64_t now_ms);
+static void build_top(const state_t *st, top_list_t *t, int64_t now_ms);
+
+static const top_list_t *current(const top_t *t, uint64_t *ver)
+{
+    *ver = __atomic_load_n(&t->ver, __ATOMIC_ACQUIRE);
+    return &t->list[*ver & 1];
+}
+
+/* Makes (kind, cat, built_ms, hit[0..n)) t's current list (with write_mu held). */
+static void publish(top_t *t, int kind, uint32_t cat, int64_t built_ms, const rec_hit_t *hit, size_t n)
+{
+    uint64_t v = __atomic_load_n(&t->ver, __ATOMIC_RELAXED);
+    top_list_t *next = &t->list[(v + 1) & 1];
+    next->kind = kind;
+    next->cat = cat;
+    next->built_ms = built_ms;
+    next->n = n;
+    if (n)
+        memcpy(next->hit, hit, n * sizeof *next->hit);
+    __atomic_store_n(&t->ver, v + 1, __ATOMIC_RELEASE);
+}
+
+/* Whether a list will do at wall time: young enough, or being rebuilt (or due to be,
+ * by the refresher), so that the old list serves meanwhile. */
+static int usable(const rec_cache_t *c, const top_t *t, const top_list_t *l, int64_t wall)
+{
+    return l->built_ms && c->ttl_ms &&
+           (wall - l->built_ms < c->ttl_ms || __atomic_load_n(&t->building, __ATOMIC_RELAXED) || c->st);
+}
 
 /* Rebuilds entry i if it is due: built before, asked for since, and not being built. */
-static void refresh_entry(rec_cache_t *c, size_t i, top_t *nt)
+static void refresh_entry(rec_cache_t *c, size_t i, top_list_t *nt)
 {
-    pthread_rwlock_wrlock(&c->lock);
+    pthread_mutex_lock(&c->write_mu);
     top_t *t = c->e[i];
-    if (!t || !t->built_ms || t->building || !__atomic_load_n(&t->used, __ATOMIC_RELAXED)) {
-        pthread_rwlock_unlock(&c->lock);
+    uint64_t v;
+    const top_list_t *l = t ? current(t, &v) : NULL;
+    if (!t || !l->built_ms || t->building || !__atomic_load_n(&t->used, __ATOMIC_RELAXED)) {
+        pthread_mutex_unlock(&c->write_mu);
         return;
     }
-    t->building = 1;
+    __atomic_store_n(&t->building, 1, __ATOMIC_RELAXED);
     __atomic_store_n(&t->used, 0, __ATOMIC_RELAXED);
-    nt->kind = t->kind;
-    nt->cat = t->cat;
-    pthread_rwlock_unlock(&c->lock);
+    nt->kind = l->kind;
+    nt->cat = l->cat;
+    pthread_mutex_unlock(&c->write_mu);
     pthread_rwlock_rdlock(&c->st->lock);
     build_top(c->st, nt, c->st->last_event_ms);
     pthread_rwlock_unlock(&c->st->lock);
-    pthread_rwlock_wrlock(&c->lock);
-    memcpy(t->hit, nt->hit, nt->n * sizeof *t->hit);
-    t->n = nt->n;
-    t->built_ms = time_now_ms();
-    t->building = 0;
-    pthread_rwlock_unlock(&c->lock);
+    pthread_mutex_lock(&c->write_mu);
+    publish(t, nt->kind, nt->cat, time_now_ms(), nt->hit, nt->n);
+    __atomic_store_n(&t->building, 0, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&c->write_mu);
 }
 
 static void *refresher_main(void *arg)
 {
     rec_cache_t *c = arg;
-    top_t *nt = malloc(sizeof *nt);
+    top_list_t *nt = malloc(sizeof *nt);
     uint16_t *due = malloc(CACHE_ENTRIES * sizeof *due);
     if (!nt || !due)
         abort();
@@ -719,16 +751,17 @@ static void *refresher_main(void *arg)
         if (c->stop)
             break;
         pthread_mutex_unlock(&c->mu);
-        /* Which lists are due, under the read lock (answers go on); each is then
-         * rebuilt on its own, outside any lock, and swapped in under the write lock. */
+        /* Which lists are due; each is then rebuilt on its own, outside any lock, and
+         * published under write_mu (refresh_entry checks again there). */
         size_t ndue = 0;
-        pthread_rwlock_rdlock(&c->lock);
+        pthread_mutex_lock(&c->write_mu);
         for (size_t i = 0; i < CACHE_ENTRIES; i++) {
             const top_t *t = c->e[i];
-            if (t && t->built_ms && !t->building && __atomic_load_n(&t->used, __ATOMIC_RELAXED))
+            uint64_t v;
+            if (t && current(t, &v)->built_ms && !t->building && __atomic_load_n(&t->used, __ATOMIC_RELAXED))
                 due[ndue++] = (uint16_t)i;
         }
-        pthread_rwlock_unlock(&c->lock);
+        pthread_mutex_unlock(&c->write_mu);
         for (size_t i = 0; i < ndue; i++)
             refresh_entry(c, due[i], nt);
         pthread_mutex_lock(&c->mu);
@@ -766,7 +799,7 @@ void rec_cache_free(rec_cache_t *c)
     for (size_t i = 0; i < CACHE_ENTRIES; i++)
         free(c->e[i]);
     pthread_mutex_destroy(&c->mu);
-    pthread_rwlock_destroy(&c->lock);
+    pthread_mutex_destroy(&c->write_mu);
     free(c);
 }
 
@@ -775,48 +808,70 @@ static size_t cache_hash(int kind, uint32_t cat)
     return (size_t)hash_mix(((uint64_t)kind << 32) | cat) & (CACHE_ENTRIES - 1);
 }
 
-/* The entry of (kind, cat), or NULL. Call with the lock held (either way). */
-static top_t *cache_find(rec_cache_t *c, int kind, uint32_t cat)
+/* Without a lock: copies up to limit hits of the usable current list of (kind, cat)
+ * into out and returns 1 (the count in *n), or returns 0 when there is none. */
+static int read_top(rec_cache_t *c, int kind, uint32_t cat, int64_t wall, rec_hit_t *out, size_t limit, size_t *n)
 {
     size_t h = cache_hash(kind, cat);
-    for (int i = 0; i < CACHE_PROBES; i++) {
-        top_t *t = c->e[(h + (size_t)i) & (CACHE_ENTRIES - 1)];
-        if (!t)
-            return NULL;
-        if (t->kind == kind && t->cat == cat)
-            return t;
+    for (int attempt = 0; attempt < 4; attempt++) {
+        top_t *t = NULL;
+        const top_list_t *l = NULL;
+        uint64_t v = 0;
+        for (int i = 0; i < CACHE_PROBES; i++) {
+            top_t *p = __atomic_load_n(&c->e[(h + (size_t)i) & (CACHE_ENTRIES - 1)], __ATOMIC_ACQUIRE);
+            if (!p)
+                return 0;
+            const top_list_t *pl = current(p, &v);
+            if (pl->kind == kind && pl->cat == cat) {
+                t = p;
+                l = pl;
+                break;
+            }
+        }
+        if (!t || !usable(c, t, l, wall))
+            return 0;
+        size_t m = l->n < limit ? l->n : limit;
+        if (m > TOP_LIST)
+            continue; /* a torn read: a publication came between */
+        memcpy(out, l->hit, m * sizeof *out);
+        /* The copy counts only if the list stayed current all along; a writer writes
+         * the other buffer until it publishes, and this one only after that. */
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&t->ver, __ATOMIC_RELAXED) == v) {
+            if (!__atomic_load_n(&t->used, __ATOMIC_RELAXED))
+                __atomic_store_n(&t->used, 1, __ATOMIC_RELAXED);
+            *n = m;
+            return 1;
+        }
     }
-    return NULL;
+    return 0;
 }
 
 /* The entry of (kind, cat), created (or taking over the last probed slot) when absent.
- * Call with the write lock held. */
+ * Call with write_mu held. */
 static top_t *cache_slot(rec_cache_t *c, int kind, uint32_t cat)
 {
     size_t h = cache_hash(kind, cat), at = h;
+    uint64_t v;
     for (int i = 0; i < CACHE_PROBES; i++) {
         at = (h + (size_t)i) & (CACHE_ENTRIES - 1);
         top_t *t = c->e[at];
-        if (t && t->kind == kind && t->cat == cat)
+        if (t && current(t, &v)->kind == kind && current(t, &v)->cat == cat)
             return t;
         if (!t)
             break;
     }
     top_t *t = c->e[at];
     if (!t) {
-        t = malloc(sizeof *t);
+        t = calloc(1, sizeof *t);
         if (!t)
             abort();
-        c->e[at] = t;
     } else if (t->building) {
         return NULL; /* its builder still writes it: do without the cache this time */
     }
-    t->kind = kind;
-    t->cat = cat;
-    t->built_ms = 0;
-    t->building = 0;
-    t->used = 0;
-    t->n = 0;
+    publish(t, kind, cat, 0, NULL, 0); /* readers of the old (kind, cat) see the version move */
+    __atomic_store_n(&t->used, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->e[at], t, __ATOMIC_RELEASE);
     return t;
 }
 
@@ -858,7 +913,7 @@ static void heap_push(rec_hit_t *h, size_t *n, rec_hit_t x)
     }
 }
 
-static void build_top(const state_t *st, top_t *t, int64_t now_ms)
+static void build_top(const state_t *st, top_list_t *t, int64_t now_ms)
 {
     t->n = 0;
     rec_why_t why = t->kind == TOP_TRENDING ? WHY_TRENDING : WHY_POPULAR;
@@ -880,66 +935,48 @@ static void build_top(const state_t *st, top_t *t, int64_t now_ms)
     qsort(t->hit, t->n, sizeof t->hit[0], hit_cmp);
 }
 
-/* Whether t's list will do at wall time: young enough, or being rebuilt (or due to be,
- * by the refresher), so that the old list serves meanwhile. */
-static int usable(const rec_cache_t *c, const top_t *t, int64_t wall)
-{
-    return t->built_ms && c->ttl_ms && (wall - t->built_ms < c->ttl_ms || t->building || c->st);
-}
-
-static size_t copy_top(const top_t *t, rec_hit_t *out, size_t limit)
-{
-    size_t n = t->n < limit ? t->n : limit;
-    memcpy(out, t->hit, n * sizeof *out);
-    return n;
-}
-
 /* Copies the first `limit` entries of the top list of (kind, cat) into out. A list older
- * than the cache's TTL is rebuilt by one request, outside the lock, while the others go
- * on with the old one; a list never built yet is built by whoever needs it. */
+ * than the cache's TTL is rebuilt by one request while the others go on with the old
+ * one; a list never built yet is built by whoever needs it. */
 static size_t top_list(const state_t *st, rec_cache_t *c, int kind, uint32_t cat, int64_t now_ms, rec_hit_t *out,
                        size_t limit)
 {
     int64_t wall = time_now_ms();
-    pthread_rwlock_rdlock(&c->lock);
-    top_t *t = cache_find(c, kind, cat);
-    if (t && usable(c, t, wall)) { /* the common case: many answers at once */
+    size_t n;
+    if (read_top(c, kind, cat, wall, out, limit, &n)) /* the common case: many answers at once */
+        return n;
+
+    pthread_mutex_lock(&c->write_mu);
+    top_t *t = cache_slot(c, kind, cat);
+    uint64_t v;
+    if (t) {
+        const top_list_t *l = current(t, &v);
         __atomic_store_n(&t->used, 1, __ATOMIC_RELAXED);
-        size_t n = copy_top(t, out, limit);
-        pthread_rwlock_unlock(&c->lock);
-        return n;
+        if (usable(c, t, l, wall)) { /* another request built it meanwhile */
+            n = l->n < limit ? l->n : limit;
+            memcpy(out, l->hit, n * sizeof *out);
+            pthread_mutex_unlock(&c->write_mu);
+            return n;
+        }
+        __atomic_store_n(&t->building, 1, __ATOMIC_RELAXED);
     }
-    pthread_rwlock_unlock(&c->lock);
+    pthread_mutex_unlock(&c->write_mu);
 
-    pthread_rwlock_wrlock(&c->lock);
-    t = cache_slot(c, kind, cat);
-    if (t)
-        t->used = 1;
-    if (t && usable(c, t, wall)) { /* another request built it meanwhile */
-        size_t n = copy_top(t, out, limit);
-        pthread_rwlock_unlock(&c->lock);
-        return n;
-    }
-    if (t)
-        t->building = 1;
-    pthread_rwlock_unlock(&c->lock);
-
-    top_t *nt = malloc(sizeof *nt);
+    top_list_t *nt = malloc(sizeof *nt);
     if (!nt)
         abort();
     nt->kind = kind;
     nt->cat = cat;
     build_top(st, nt, now_ms);
-    size_t n = copy_top(nt, out, limit);
+    n = nt->n < limit ? nt->n : limit;
+    memcpy(out, nt->hit, n * sizeof *out);
 
-    pthread_rwlock_wrlock(&c->lock);
-    if (t && t->kind == kind && t->cat == cat) {
-        memcpy(t->hit, nt->hit, nt->n * sizeof *t->hit);
-        t->n = nt->n;
-        t->built_ms = wall;
-        t->building = 0;
+    pthread_mutex_lock(&c->write_mu);
+    if (t) { /* no one takes over an entry being built */
+        publish(t, kind, cat, wall, nt->hit, nt->n);
+        __atomic_store_n(&t->building, 0, __ATOMIC_RELAXED);
     }
-    pthread_rwlock_unlock(&c->lock);
+    pthread_mutex_unlock(&c->write_mu);
     free(nt);
     return n;
 }

@@ -1,5 +1,7 @@
 /* The ring of answers: slot = sequence % cap; an entry is valid while its sequence
- * number is still the one stored in its slot. */
+ * number is still the one stored in its slot. Every answer writes one, so the ring takes
+ * no lock: a sequence number is claimed atomically and each slot is a small seqlock (a
+ * loop preempted while holding a ring-wide mutex stalled all the others). */
 #include "shown.h"
 
 #include "../util/hash.h"
@@ -9,8 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define SLOT_BUSY UINT32_MAX /* a slot being written; 0 is a slot never written */
+
 typedef struct {
-    uint32_t seq;
+    uint32_t seq; /* atomic: SLOT_BUSY while written, then the answer's sequence number */
     uint32_t profile;
     uint8_t n;
     uint32_t items[SHOWN_MAX_ITEMS];
@@ -26,14 +30,13 @@ typedef struct {
 _Static_assert(SHOWN_IMPRESSION_SLOTS % IMPR_LOCKS == 0, "stripes share the table evenly");
 
 struct shown {
-    pthread_mutex_t mu; /* the ring */
     /* A profile's impressions are all under the lock of its stripe, so that answers to
      * different customers do not queue for one lock while each reads a dozen or more
      * slots of a 4 MiB table (a cache miss each). */
     pthread_mutex_t impr_mu[IMPR_LOCKS];
     impression_t *impr; /* SHOWN_IMPRESSION_SLOTS, direct-mapped by (profile, item) */
     uint32_t run;  /* names this server run */
-    uint32_t next; /* next sequence number, from 1 */
+    uint32_t next; /* atomic: next sequence number, from 1 (0 and SLOT_BUSY are skipped) */
     size_t cap;
     entry_t *e;
 };
@@ -54,7 +57,6 @@ shown_t *shown_new(size_t cap, int64_t now_ms)
         s->impr[i].profile = UINT32_MAX;
     s->run = (uint32_t)hash_mix((uint64_t)now_ms ^ ((uint64_t)(uintptr_t)s << 16));
     s->next = 1;
-    pthread_mutex_init(&s->mu, NULL);
     for (int i = 0; i < IMPR_LOCKS; i++)
         pthread_mutex_init(&s->impr_mu[i], NULL);
     return s;
@@ -64,7 +66,6 @@ void shown_free(shown_t *s)
 {
     if (!s)
         return;
-    pthread_mutex_destroy(&s->mu);
     for (int i = 0; i < IMPR_LOCKS; i++)
         pthread_mutex_destroy(&s->impr_mu[i]);
     free(s->impr);
@@ -114,16 +115,22 @@ void shown_put(shown_t *s, uint32_t profile, const uint32_t *items, size_t n, in
         }
         pthread_mutex_unlock(mu);
     }
-    pthread_mutex_lock(&s->mu);
-    uint32_t seq = s->next++;
-    if (s->next == 0)
-        s->next = 1;
+    uint32_t seq;
+    do
+        seq = __atomic_fetch_add(&s->next, 1, __ATOMIC_RELAXED);
+    while (seq == 0 || seq == SLOT_BUSY);
     entry_t *e = &s->e[seq % s->cap];
-    e->seq = seq;
-    e->profile = profile;
-    e->n = (uint8_t)n;
-    memcpy(e->items, items, n * sizeof *items);
-    pthread_mutex_unlock(&s->mu);
+    /* Claim the slot. Another writer holds it only if the ring went round once while it
+     * wrote: then this answer is simply not remembered, like one the ring forgot. */
+    uint32_t old = __atomic_load_n(&e->seq, __ATOMIC_RELAXED);
+    if (old != SLOT_BUSY && __atomic_compare_exchange_n(&e->seq, &old, SLOT_BUSY, 0, __ATOMIC_RELAXED,
+                                                        __ATOMIC_RELAXED)) {
+        __atomic_thread_fence(__ATOMIC_RELEASE); /* BUSY is seen before any new item */
+        e->profile = profile;
+        e->n = (uint8_t)n;
+        memcpy(e->items, items, n * sizeof *items);
+        __atomic_store_n(&e->seq, seq, __ATOMIC_RELEASE);
+    }
     static const char hex[] = "0123456789abcdef"; /* "%08x%08x" without printf: every answer */
     for (int i = 0; i < 8; i++) {
         id[i] = hex[(s->run >> (28 - 4 * i)) & 15];
@@ -142,18 +149,22 @@ int shown_get(shown_t *s, const char *id, uint32_t *items, uint32_t *profile)
     hi[8] = lo[8] = '\0';
     char *end1, *end2;
     unsigned long run = strtoul(hi, &end1, 16), seq = strtoul(lo, &end2, 16);
-    if (*end1 || *end2 || run != s->run || seq == 0)
+    if (*end1 || *end2 || run != s->run || seq == 0 || seq == SLOT_BUSY)
         return -1;
-    pthread_mutex_lock(&s->mu);
     entry_t *e = &s->e[seq % s->cap];
-    int n = -1;
-    if (e->seq == (uint32_t)seq) {
-        n = e->n;
-        memcpy(items, e->items, (size_t)n * sizeof *items);
-        if (profile)
-            *profile = e->profile;
-    }
-    pthread_mutex_unlock(&s->mu);
+    if (__atomic_load_n(&e->seq, __ATOMIC_ACQUIRE) != (uint32_t)seq)
+        return -1;
+    uint32_t who = e->profile;
+    int n = e->n;
+    if (n > SHOWN_MAX_ITEMS)
+        return -1;
+    memcpy(items, e->items, (size_t)n * sizeof *items);
+    /* The copy counts only if no writer took the slot meanwhile (a seqlock read). */
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&e->seq, __ATOMIC_RELAXED) != (uint32_t)seq)
+        return -1;
+    if (profile)
+        *profile = who;
     return n;
 }
 
