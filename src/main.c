@@ -39,6 +39,7 @@ static void usage_serve(FILE *f)
             "  --listen HOST:PORT     address to listen on (AISLE_LISTEN) [127.0.0.1:8080]\n"
             "  --data DIR             data directory: log segments live in DIR/log (AISLE_DATA) [./data]\n"
             "  --threads N            HTTP event-loop threads (AISLE_THREADS) [2 per CPU]\n"
+            "  --loop-slice-us US     CPU slice the loops ask of the scheduler, 0: the kernel's (AISLE_LOOP_SLICE_US) [0]\n"
             "  --fsync MODE           always | batch:MS | never (AISLE_FSYNC) [always]\n"
             "                           always: acknowledge after fsync, requests share fsyncs (group commit)\n"
             "                           batch:MS: acknowledge after write(2), fsync every MS ms\n"
@@ -138,6 +139,12 @@ static int set_option(srv_config_t *c, const char *name, const char *val)
             return -1;
         }
         c->threads = (int)sz;
+    } else if (strcmp(name, "loop-slice-us") == 0) {
+        if (parse_size(val, &sz) || (sz != 0 && (sz < 100 || sz > 100000))) {
+            fprintf(stderr, "aisle: --loop-slice-us wants 0 or 100 to 100000, got '%s'\n", val);
+            return -1;
+        }
+        c->loop_slice_us = (int)sz;
     } else if (strcmp(name, "fsync") == 0) {
         if (log_parse_fsync(val, &c->log)) {
             fprintf(stderr, "aisle: --fsync wants always, batch:MS or never, got '%s'\n", val);
@@ -256,7 +263,7 @@ static int set_option(srv_config_t *c, const char *name, const char *val)
 
 static const struct {
     const char *env, *flag;
-} env_map[] = {{"AISLE_LISTEN", "listen"},     {"AISLE_DATA", "data"},         {"AISLE_THREADS", "threads"},
+} env_map[] = {{"AISLE_LISTEN", "listen"},     {"AISLE_DATA", "data"},         {"AISLE_THREADS", "threads"}, {"AISLE_LOOP_SLICE_US", "loop-slice-us"},
                {"AISLE_FSYNC", "fsync"},       {"AISLE_SEGMENT_SIZE", "segment-size"},
                {"AISLE_MAX_BODY", "max-body"}, {"AISLE_MAX_BATCH", "max-batch"}, {"AISLE_LOG_LEVEL", "log-level"},
                {"AISLE_DIVERSITY", "diversity"}, {"AISLE_RANK_CACHE_MS", "rank-cache-ms"},

@@ -16,7 +16,7 @@ static char DIR_[256];
 static void up(void)
 {
     tmpdir_make(DIR_);
-    server_start(&S, DIR_, "--threads", "2", NULL);
+    server_start(&S, DIR_, "--threads", "2", "--loop-slice-us", "100", NULL);
     server_wait_ready(&S, 30000);
 }
 

@@ -16,8 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 struct srv_later {
@@ -49,6 +51,7 @@ void srv_config_default(srv_config_t *c)
      * half load 2.5-3.0 ms with one loop per core, 1.0-1.3 ms with two). */
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     c->threads = n > 0 ? 2 * (int)n : 2;
+    c->loop_slice_us = 0;
     c->max_body = 32u << 20;
     c->max_batch = 10000;
     log_opts_default(&c->log);
@@ -323,9 +326,29 @@ static void begin_close(srv_thread_t *t)
     h2o_context_request_shutdown(&t->ctx);
 }
 
+/* Asks for a short CPU slice for the calling thread (Linux 6.12+ EEVDF; older kernels
+ * take the call and ignore it). A loop runs in bursts of tens of microseconds; with the
+ * default slice (1.4 ms on 2 cores) a loop woken by a request while every core runs
+ * something else waits out that slice, which is the p99 of an answer under load. A
+ * shorter slice gives a woken loop an earlier deadline, so it runs first. */
+static void ask_slice(int us)
+{
+    struct { /* struct sched_attr of sched_setattr(2); glibc 2.36 has no wrapper */
+        uint32_t size, policy;
+        uint64_t flags;
+        int32_t nice;
+        uint32_t priority;
+        uint64_t runtime, deadline, period;
+    } a = {.size = sizeof a, .policy = 0 /* SCHED_OTHER */, .nice = getpriority(PRIO_PROCESS, 0),
+           .runtime = (uint64_t)us * 1000};
+    if (us > 0 && syscall(SYS_sched_setattr, 0, &a, 0) != 0)
+        slog_info("cannot ask for a short CPU slice", "slice_us=%d err=\"%s\"", us, strerror(errno));
+}
+
 static void *thread_main(void *arg)
 {
     srv_thread_t *t = arg;
+    ask_slice(t->srv->cfg.loop_slice_us);
     while (!t->done) {
         h2o_evloop_run(t->ctx.loop, 50);
         if (atomic_load(&t->srv->stopping)) {

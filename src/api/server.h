@@ -22,6 +22,7 @@ typedef struct {
     int port;
     char data_dir[1024];
     int threads;
+    int loop_slice_us; /* CPU slice each loop asks the scheduler for; 0: the kernel's default */
     size_t max_body;  /* bytes; larger bodies get 413 */
     size_t max_batch; /* records per request */
     log_opts_t log;

@@ -486,10 +486,12 @@ static size_t finish_lazy(const state_t *st, const prof_t *p, const rec_filter_t
                           size_t nrules, const rec_hit_t *hits, size_t k, rec_hit_t *out, size_t cap)
 {
     uint64_t seed = f->tie_seed;
-    hent_t *h = malloc((k ? k : 1) * sizeof *h);
-    uint16_t *bk = malloc((k ? k : 1) * sizeof *bk), *order = malloc((k ? k : 1) * sizeof *order);
-    if (!h || !bk || !order)
+    /* One allocation: the heap, then each candidate's bucket, then the order. */
+    size_t kk = k ? k : 1;
+    hent_t *h = malloc(kk * (sizeof *h + 2 * sizeof(uint16_t)));
+    if (!h)
         abort();
+    uint16_t *bk = (uint16_t *)(h + kk), *order = bk + kk;
     _Static_assert(ACC_MAX < 65536, "bucket counts and candidate indices fit in 16 bits");
     /* The candidates by bucket, best bucket first (a counting sort): each slice is then
      * the next run of order, however many slices an answer takes (anti-repetition can
@@ -578,8 +580,6 @@ static size_t finish_lazy(const state_t *st, const prof_t *p, const rec_filter_t
                 heap_up(h, n++, hits, seed);
             }
     }
-    free(order);
-    free(bk);
     free(h);
     return e.m;
 }
