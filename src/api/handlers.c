@@ -195,11 +195,22 @@ static void post_events(h2o_req_t *req)
     size_t accepted = 0, dups = 0;
     uint64_t lsn = 0;
     if (nvalid) {
+        /* A chunk at a time, each appended before the lock goes: answers wait for one
+         * chunk at most, and the log stays in apply order. */
         pthread_rwlock_wrlock(&srv->st->lock);
-        size_t start = 0, keep = 0;
+        size_t start = 0, keep = 0, flushed = 0, held = 0;
         for (size_t i = 0; i < bat.n; i++) {
             if (ends[i] == SIZE_MAX)
                 continue;
+            if (held == ST_WRITE_CHUNK) {
+                if (keep > flushed)
+                    lsn = log_append_framed(srv->log, enc.data + flushed, keep - flushed);
+                flushed = keep;
+                held = 0;
+                pthread_rwlock_unlock(&srv->st->lock);
+                pthread_rwlock_wrlock(&srv->st->lock);
+            }
+            held++;
             size_t len = ends[i] - start;
             /* bat.ev[i] views the body, which is still alive: check it before the record
              * is moved. */
@@ -222,9 +233,11 @@ static void post_events(h2o_req_t *req)
             }
             start = ends[i];
         }
-        /* One append for the whole request; duplicates wait too, as their first copy
-         * may not be durable yet. */
-        lsn = keep ? log_append_framed(srv->log, enc.data, keep) : log_end(srv->log);
+        /* Duplicates wait too, as their first copy may not be durable yet. */
+        if (keep > flushed)
+            lsn = log_append_framed(srv->log, enc.data + flushed, keep - flushed);
+        else /* past every first copy, also one appended between two chunks */
+            lsn = log_end(srv->log);
         pthread_rwlock_unlock(&srv->st->lock);
     }
     free(ends);
@@ -355,14 +368,22 @@ static void post_entities(h2o_req_t *req, int is_item)
     uint64_t lsn = 0;
     if (nvalid) {
         pthread_rwlock_wrlock(&srv->st->lock);
-        size_t start = 0;
+        size_t start = 0, flushed = 0, held = 0;
         for (size_t i = 0; i < bat.n; i++) {
             if (ends[i] == SIZE_MAX)
                 continue;
+            if (held == ST_WRITE_CHUNK) { /* as for events: a chunk per hold of the lock */
+                lsn = log_append_framed(srv->log, enc.data + flushed, start - flushed);
+                flushed = start;
+                held = 0;
+                pthread_rwlock_unlock(&srv->st->lock);
+                pthread_rwlock_wrlock(&srv->st->lock);
+            }
+            held++;
             st_apply(srv->st, type, enc.data + start + LOG_FRAME_HEADER, ends[i] - start - LOG_FRAME_HEADER);
             start = ends[i];
         }
-        lsn = log_append_framed(srv->log, enc.data, enc.len);
+        lsn = log_append_framed(srv->log, enc.data + flushed, enc.len - flushed);
         pthread_rwlock_unlock(&srv->st->lock);
     }
     free(ends);
@@ -452,9 +473,15 @@ static void get_stats(h2o_req_t *req)
     buf_printf(&b, "}},\"items\":%u,\"fresh_items\":%u,\"item_ids\":%u,\"users\":%u,\"sessions\":%u,\"categories\":%u,\"brands\":%u,",
                st->live_items, ct_fresh_count(st->content), intern_count(st->items), intern_count(st->users), intern_count(st->sessions),
                intern_count(st->categories), intern_count(st->brands));
+    /* A million profiles take milliseconds: add them up a block at a time, letting
+     * writers (preferred, so answers would queue behind them) in between. */
     size_t pbytes = 0;
-    for (uint32_t i = 0; i < st->nprof; i++)
-        pbytes += prof_bytes(&st->prof[i]);
+    for (uint32_t i = 0; i < st->nprof;) {
+        for (uint32_t end = i + 65536; i < st->nprof && i < end; i++)
+            pbytes += prof_bytes(&st->prof[i]);
+        pthread_rwlock_unlock(&st->lock);
+        pthread_rwlock_rdlock(&st->lock);
+    }
     buf_printf(&b,
                "\"profiles\":%u,\"rules\":%u,\"memory\":{\"store_bytes\":%zu,\"profile_bytes\":%zu,"
                "\"bytes_per_profile\":%.0f,\"cooccurrence_bytes\":%zu,\"rss_bytes\":%ld},",

@@ -46,7 +46,11 @@ state_t *st_new_with(const st_config_t *cfg)
     st->coview = cooc_new();
     st->cobuy = cooc_new();
     st->content = ct_new();
-    pthread_rwlock_init(&st->lock, NULL);
+    pthread_rwlockattr_t attr; /* writers first: see state.h */
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&st->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
     st->users = intern_new();
     st->items = intern_new();
     st->sessions = intern_new();

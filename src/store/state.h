@@ -4,9 +4,14 @@
  * replay alike, so that replay rebuilds exactly what was served.
  *
  * Locking: one reader-writer lock. Writers hold it across "append to log + apply" so that
- * log order is apply order; readers hold it while they read. */
+ * log order is apply order; readers hold it while they read. Writers are preferred: an
+ * event must not wait for a gap in a steady stream of answers. So no thread may take the
+ * read lock twice (a waiting writer would block the second), and no one holds either side
+ * for long: batches are applied a chunk at a time (ST_WRITE_CHUNK records). */
 #ifndef AISLE_STATE_H
 #define AISLE_STATE_H
+
+#define ST_WRITE_CHUNK 256 /* records applied under one hold of the write lock */
 
 #include "../ingest/event.h"
 #include "../rank/rules.h"
