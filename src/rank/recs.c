@@ -498,15 +498,26 @@ static size_t finish_lazy(const state_t *st, const prof_t *p, const rec_filter_t
      * push an answer deep). Even and odd candidates are counted and placed apart: many
      * share a bucket, and one counter would chain every increment to the one before. */
     uint16_t even[SCORE_BUCKETS] = {0}, odd[SCORE_BUCKETS] = {0}, count[SCORE_BUCKETS];
+    /* Only the buckets from the lowest to the highest used are walked (an answer's scores
+     * span a hundred or so of the 512: the walk of all of them was a fifth of this). */
+    uint32_t bmin = k ? SCORE_BUCKETS - 1 : 0, bmax = 0;
     size_t i = 0;
     for (; i + 1 < k; i += 2) {
-        even[bk[i] = (uint16_t)score_bucket(hits[i].score)]++;
-        odd[bk[i + 1] = (uint16_t)score_bucket(hits[i + 1].score)]++;
+        uint32_t b0 = score_bucket(hits[i].score), b1 = score_bucket(hits[i + 1].score);
+        even[bk[i] = (uint16_t)b0]++;
+        odd[bk[i + 1] = (uint16_t)b1]++;
+        uint32_t lo = b0 < b1 ? b0 : b1, hi = b0 < b1 ? b1 : b0;
+        bmin = lo < bmin ? lo : bmin;
+        bmax = hi > bmax ? hi : bmax;
     }
-    if (i < k)
-        even[bk[i] = (uint16_t)score_bucket(hits[i].score)]++;
+    if (i < k) {
+        uint32_t b0 = score_bucket(hits[i].score);
+        even[bk[i] = (uint16_t)b0]++;
+        bmin = b0 < bmin ? b0 : bmin;
+        bmax = b0 > bmax ? b0 : bmax;
+    }
     uint32_t at_even[SCORE_BUCKETS], at_odd[SCORE_BUCKETS];
-    for (uint32_t b = SCORE_BUCKETS, pos = 0; b-- > 0;) {
+    for (uint32_t b = bmax + 1, pos = 0; b-- > bmin;) {
         count[b] = (uint16_t)(even[b] + odd[b]);
         at_even[b] = pos;
         at_odd[b] = pos + even[b];
@@ -518,15 +529,15 @@ static size_t finish_lazy(const state_t *st, const prof_t *p, const rec_filter_t
     }
     if (i < k)
         order[at_even[bk[i]]++] = (uint16_t)i;
-    uint32_t hi = SCORE_BUCKETS; /* buckets at and above hi have been put on the heap */
-    size_t next = 0;             /* their candidates: order[0..next) */
+    uint32_t hi = bmax + 1; /* buckets at and above hi have been put on the heap */
+    size_t next = 0;        /* their candidates: order[0..next) */
     float floor = INFINITY;      /* every candidate not put on the heap yet scores below it */
     emit_t e = {.ncats = 0, .skipped = 0, .m = 0};
     size_t n = 0;
     while (e.m < cap) {
-        if (hi > 0 && (!n || ((h[0].at & HEAP_FINAL) && h[0].score < floor))) {
+        if (hi > bmin && (!n || ((h[0].at & HEAP_FINAL) && h[0].score < floor))) {
             uint32_t lo = hi, c = 0; /* the next slice */
-            while (lo > 0 && c < FINISH_SLICE)
+            while (lo > bmin && c < FINISH_SLICE)
                 c += count[--lo];
             for (size_t j = next; j < next + c; j++) {
                 h[n] = (hent_t){hits[order[j]].score, order[j]};
