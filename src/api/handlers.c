@@ -153,6 +153,14 @@ static void frame_in_place(buf_t *b, size_t at, uint8_t type)
     buf_free(&hdr);
 }
 
+/* Between two chunks of a batch (write lock held, the chunk before already appended):
+ * whoever waits for the store (answers, another batch) has a turn, then this goes on. */
+static void let_others_in(srv_t *srv)
+{
+    pthread_rwlock_unlock(&srv->st->lock);
+    pthread_rwlock_wrlock(&srv->st->lock);
+}
+
 static void post_events(h2o_req_t *req)
 {
     srv_t *srv = srv_thread_of(req)->srv;
@@ -207,8 +215,7 @@ static void post_events(h2o_req_t *req)
                     lsn = log_append_framed(srv->log, enc.data + flushed, keep - flushed);
                 flushed = keep;
                 held = 0;
-                pthread_rwlock_unlock(&srv->st->lock);
-                pthread_rwlock_wrlock(&srv->st->lock);
+                let_others_in(srv);
             }
             held++;
             size_t len = ends[i] - start;
@@ -376,8 +383,7 @@ static void post_entities(h2o_req_t *req, int is_item)
                 lsn = log_append_framed(srv->log, enc.data + flushed, start - flushed);
                 flushed = start;
                 held = 0;
-                pthread_rwlock_unlock(&srv->st->lock);
-                pthread_rwlock_wrlock(&srv->st->lock);
+                let_others_in(srv);
             }
             held++;
             st_apply(srv->st, type, enc.data + start + LOG_FRAME_HEADER, ends[i] - start - LOG_FRAME_HEADER);
