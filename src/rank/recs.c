@@ -823,6 +823,8 @@ static size_t cache_hash(int kind, uint32_t cat)
  * into out and returns 1 (the count in *n), or returns 0 when there is none. */
 static int read_top(rec_cache_t *c, int kind, uint32_t cat, int64_t wall, rec_hit_t *out, size_t limit, size_t *n)
 {
+    if (limit > TOP_LIST)
+        limit = TOP_LIST;
     size_t h = cache_hash(kind, cat);
     for (int attempt = 0; attempt < 4; attempt++) {
         top_t *t = NULL;
@@ -841,9 +843,7 @@ static int read_top(rec_cache_t *c, int kind, uint32_t cat, int64_t wall, rec_hi
         }
         if (!t || !usable(c, t, l, wall))
             return 0;
-        size_t m = l->n < limit ? l->n : limit;
-        if (m > TOP_LIST)
-            continue; /* a torn read: a publication came between */
+        size_t m = l->n < limit ? l->n : limit; /* limit <= TOP_LIST: in bounds even if torn */
         memcpy(out, l->hit, m * sizeof *out);
         /* The copy counts only if the list stayed current all along; a writer writes
          * the other buffer until it publishes, and this one only after that. */
