@@ -497,16 +497,18 @@ static void put_entity(imp_t *im, int is_item, json_t *obj, const char *id)
     const char *ids = json_string_value(idv);
     size_t idn = json_string_length(idv);
     uint32_t x = intern_get(is_item ? im->st->items : im->st->users, ids, idn);
-    json_t *old = x == INTERN_NONE ? NULL : is_item ? im->st->item[x].doc : im->st->user[x].doc;
-    if (old && json_equal(old, doc)) {
+    json_t *old = x == INTERN_NONE ? NULL : is_item ? json_incref(im->st->item[x].doc) : st_user_doc(im->st, x);
+    int had = old != NULL, same = old && json_equal(old, doc);
+    json_decref(old);
+    if (same) {
         is_item ? s->items_unchanged++ : s->users_unchanged++;
         json_decref(doc);
         return;
     }
     if (is_item)
-        old ? s->items_updated++ : s->items_created++;
+        had ? s->items_updated++ : s->items_created++;
     else
-        old ? s->users_updated++ : s->users_created++;
+        had ? s->users_updated++ : s->users_created++;
     im->scratch.len = 0;
     st_encode_doc(&im->scratch, ids, idn, doc);
     json_decref(doc);

@@ -1,6 +1,8 @@
 /* Applying records to the in-memory store, and rendering what it holds as JSON. */
 #include "state.h"
 
+#include "../ingest/jsonscan.h"
+#include "../util/bigmem.h"
 #include "../util/hash.h"
 #include "../util/timeutil.h"
 
@@ -76,7 +78,7 @@ void st_free(state_t *st)
     free(st->rules);
     intern_free(st->tags);
     for (uint32_t i = 0; i < intern_count(st->users); i++)
-        json_decref(st->user[i].doc);
+        free(st->user[i].doc);
     for (uint32_t i = 0; i < st->nprof; i++)
         prof_clear(&st->prof[i]);
     free(st->prof);
@@ -248,7 +250,7 @@ static void seen_grow(state_t *st, uint64_t need)
         nmask = nmask * 2 + 1;
     if (nmask == st->seen_mask)
         return;
-    uint64_t *ns = xcalloc(nmask + 1, sizeof(uint64_t));
+    uint64_t *ns = bigmem_calloc((nmask + 1) * sizeof(uint64_t));
     for (uint64_t i = 0; i <= st->seen_mask; i++) {
         uint64_t h = st->seen[i];
         if (!h)
@@ -349,7 +351,8 @@ typedef struct {
     double price;
     uint32_t quantity;
     uint8_t type;
-    json_t *doc; /* replay only: a customer document for uid (no event), owned */
+    char *doc; /* replay only: a customer document's text for uid (no event), owned;
+                  its length in quantity */
 } st_ev_t;
 
 /* The first half of applying an event: the event-id set and the id tables, the only
@@ -459,6 +462,60 @@ static void apply_event(state_t *st, const evt_t *e)
     st_ev_t r;
     resolve_event(st, e, &r);
     apply_resolved(st, &r);
+}
+
+/* A customer document's text, copied out of a log record (caller owns), or NULL when it
+ * is not one JSON object's text. Checked with the scanner, which builds nothing: a
+ * hundredth of what parsing it with jansson cost replay. */
+static char *copy_user_doc(const unsigned char *p, size_t n)
+{
+    if (n < 2 || n > UINT32_MAX || p[0] != '{' || p[n - 1] != '}' || !js_utf8_ok((const char *)p, n))
+        return NULL;
+    char small[1024];
+    char *arena = n <= sizeof small ? small : malloc(n);
+    if (!arena)
+        abort();
+    val_error_t err;
+    js_t j;
+    js_init(&j, (const char *)p, n, arena, &err);
+    int ok = js_skip(&j) == 0;
+    js_skip_ws(&j);
+    ok = ok && j.p == j.end;
+    if (arena != small)
+        free(arena);
+    if (!ok)
+        return NULL;
+    char *t = malloc(n + 1);
+    if (!t)
+        abort();
+    memcpy(t, p, n);
+    t[n] = '\0';
+    return t;
+}
+
+/* A REC_USER_PUT record: the customer id and a copy of the document's text. */
+static int decode_user_doc(const void *p, size_t n, const char **id, size_t *idn, char **doc, uint32_t *doc_len)
+{
+    rd_t r = {p, (const unsigned char *)p + n};
+    if (rd_str(&r, id, idn) || *idn == 0)
+        return -1;
+    *doc_len = (uint32_t)(r.end - r.p);
+    *doc = copy_user_doc(r.p, (size_t)(r.end - r.p));
+    return *doc ? 0 : -1;
+}
+
+static void set_user_doc(st_user_t *u, char *doc, uint32_t len)
+{
+    free(u->doc);
+    u->doc = doc;
+    u->doc_len = len;
+}
+
+json_t *st_user_doc(const state_t *st, uint32_t uid)
+{
+    if (uid >= intern_count(st->users) || !st->user[uid].doc)
+        return NULL;
+    return json_loadb(st->user[uid].doc, st->user[uid].doc_len, 0, NULL);
 }
 
 static int decode_doc(const void *p, size_t n, const char **id, size_t *idn, json_t **doc)
@@ -610,12 +667,12 @@ int st_apply(state_t *st, uint8_t type, const void *payload, size_t len)
         apply_item(st, id, idn, NULL);
         return 0;
     case REC_USER_PUT: {
-        if (decode_doc(payload, len, &id, &idn, &doc) != 0)
+        char *text;
+        uint32_t tlen;
+        if (decode_user_doc(payload, len, &id, &idn, &text, &tlen) != 0)
             return -1;
-        uint32_t uid = user_id(st, id, idn);
-        st_user_t *u = &st->user[uid];
-        json_decref(u->doc);
-        u->doc = doc;
+        uint32_t uid = user_id(st, id, idn); /* may move st->user */
+        set_user_doc(&st->user[uid], text, tlen);
         return 0;
     }
     case REC_RULE_PUT: {
@@ -665,6 +722,8 @@ int st_apply(state_t *st, uint8_t type, const void *payload, size_t len)
 #define RP_BLOCKS 8   /* blocks in flight */
 #define RP_STAGE 32   /* events decoded and their table slots prefetched before resolving */
 #define RP_STAGE_BYTES (64u << 10)
+#define RP_AHEAD 16 /* events between prefetching an id's slot and the entry it points to */
+#define RP_APPLY_AHEAD 16 /* events between prefetching a customer's record and applying */
 
 struct st_replay {
     state_t *st;
@@ -685,6 +744,74 @@ struct st_replay {
     pthread_t th;
 };
 
+/* Every cache line of p[0..n). */
+static void prefetch_span(const void *p, size_t n)
+{
+    const char *c = p;
+    for (size_t off = 0; off < n; off += 64)
+        __builtin_prefetch(c + off);
+    __builtin_prefetch(c + n - 1);
+}
+
+static void rp_prefetch_records(const state_t *st, const st_ev_t *e)
+{
+    if (e->doc)
+        return;
+    if (e->uid < st->user_cap)
+        prefetch_span(&st->user[e->uid], sizeof st->user[0]);
+    if (e->sid < st->session_cap)
+        __builtin_prefetch(&st->session[e->sid]);
+    if (e->iid < st->item_cap) {
+        prefetch_span(&st->item[e->iid], sizeof st->item[0]);
+        cooc_prefetch_ref(st->coview, e->iid);
+    }
+}
+
+/* The event's profile, as resolve_profile will find it (a guess when a session is about
+ * to log in: a prefetch cannot be wrong, only wasted). */
+static uint32_t rp_guess_profile(const state_t *st, const st_ev_t *e)
+{
+    if (e->uid < st->user_cap && st->user[e->uid].prof != PROF_NONE)
+        return st->user[e->uid].prof;
+    if (e->sid < st->session_cap)
+        return st->session[e->sid].prof;
+    return PROF_NONE;
+}
+
+static void rp_prefetch_profile(const state_t *st, const st_ev_t *e)
+{
+    if (e->doc)
+        return;
+    uint32_t pid = rp_guess_profile(st, e);
+    if (pid < st->nprof)
+        prefetch_span(&st->prof[pid], offsetof(prof_t, cart));
+    if (e->iid < st->item_cap)
+        cooc_prefetch_items(st->coview, &e->iid, 1);
+}
+
+/* The co-view lists of the profile's latest items (update_cooc's, one more in case the
+ * event's own item is among them). */
+static void rp_prefetch_lists(const state_t *st, const st_ev_t *e)
+{
+    if (e->doc || e->iid == INTERN_NONE)
+        return;
+    uint32_t pid = rp_guess_profile(st, e);
+    if (pid >= st->nprof)
+        return;
+    const prof_t *p = &st->prof[pid];
+    uint32_t items[COOC_SEEDS + 1];
+    size_t n = 0;
+    for (int k = 0; k < COOC_SEEDS + 1; k++) {
+        uint32_t item;
+        int type;
+        int64_t ts;
+        if (prof_recent(p, k, &item, &type, &ts) != 0)
+            break;
+        items[n++] = item;
+    }
+    cooc_prefetch_items(st->coview, items, n);
+}
+
 static void *replay_worker(void *arg)
 {
     st_replay_t *r = arg;
@@ -696,12 +823,21 @@ static void *replay_worker(void *arg)
             break;
         uint32_t slot = (uint32_t)(r->tail % RP_BLOCKS), n = r->len[slot];
         pthread_mutex_unlock(&r->mu);
+        const st_ev_t *b = r->blk[slot];
         for (uint32_t i = 0; i < n; i++) {
-            const st_ev_t *e = &r->blk[slot][i];
+            const st_ev_t *e = &b[i];
+            /* What applying the events ahead will read, in three steps, as each step's
+             * addresses come from the one before (the customer's record holds the
+             * profile's number, the profile the items whose lists it updates). */
+            if (i + RP_APPLY_AHEAD < n)
+                rp_prefetch_records(r->st, &b[i + RP_APPLY_AHEAD]);
+            if (i + RP_APPLY_AHEAD / 2 < n)
+                rp_prefetch_profile(r->st, &b[i + RP_APPLY_AHEAD / 2]);
+            if (i + 2 < n)
+                rp_prefetch_lists(r->st, &b[i + 2]);
             if (e->doc) { /* a customer document, as st_apply's REC_USER_PUT */
                 ENSURE(r->st->user, r->st->user_cap, e->uid, user_init);
-                json_decref(r->st->user[e->uid].doc);
-                r->st->user[e->uid].doc = e->doc;
+                set_user_doc(&r->st->user[e->uid], e->doc, e->quantity);
             } else {
                 apply_resolved(r->st, e);
             }
@@ -784,8 +920,14 @@ static void rp_resolve(st_replay_t *r, const evt_t *e)
     rp_done(r);
 }
 
+static void rp_prefetch_entries(const state_t *st, const evt_t *e);
+
 static void rp_flush_stage(st_replay_t *r)
 {
+    /* The events whose entries st_replay_add did not prefetch yet: their fetches overlap
+     * the resolving of the first ones. */
+    for (uint32_t i = r->nstage > RP_AHEAD ? r->nstage - RP_AHEAD : 0; i < r->nstage; i++)
+        rp_prefetch_entries(r->st, &r->stage[i]);
     for (uint32_t i = 0; i < r->nstage; i++)
         rp_resolve(r, &r->stage[i]);
     r->nstage = 0;
@@ -805,23 +947,37 @@ static void rp_prefetch(const state_t *st, const evt_t *e)
         intern_prefetch(st->items, e->item_id.p, e->item_id.n);
 }
 
+/* The second wait of each look-up: the string entry a slot points to, once the slot
+ * prefetched RP_AHEAD events earlier has arrived. */
+static void rp_prefetch_entries(const state_t *st, const evt_t *e)
+{
+    if (e->user_id.p)
+        intern_prefetch_entry(st->users, e->user_id.p, e->user_id.n);
+    if (e->session_id.p)
+        intern_prefetch_entry(st->sessions, e->session_id.p, e->session_id.n);
+    if (e->item_id.p)
+        intern_prefetch_entry(st->items, e->item_id.p, e->item_id.n);
+}
+
 int st_replay_add(st_replay_t *r, uint8_t type, const void *payload, size_t len)
 {
     if (!r->threaded)
         return st_apply(r->st, type, payload, len);
     if (type == REC_USER_PUT) {
-        /* Customer documents come by the million in a bulk load: parsed and interned here,
+        /* Customer documents come by the million in a bulk load: copied and interned here,
          * stored by the applier, in log order, without draining the hand-over. */
         const char *id;
         size_t idn;
-        json_t *doc;
-        if (decode_doc(payload, len, &id, &idn, &doc) != 0)
+        char *doc;
+        uint32_t doc_len;
+        if (decode_user_doc(payload, len, &id, &idn, &doc, &doc_len) != 0)
             return -1;
         rp_flush_stage(r);
         st_ev_t *e = rp_next(r);
         memset(e, 0, sizeof *e);
         e->uid = intern_put(r->st->users, id, idn, NULL);
         e->doc = doc;
+        e->quantity = doc_len;
         rp_done(r);
         return 0;
     }
@@ -849,6 +1005,8 @@ int st_replay_add(st_replay_t *r, uint8_t type, const void *payload, size_t len)
     r->stage_used += len;
     r->nstage++;
     rp_prefetch(r->st, e);
+    if (r->nstage > RP_AHEAD)
+        rp_prefetch_entries(r->st, &r->stage[r->nstage - 1 - RP_AHEAD]);
     return 0;
 }
 
@@ -1035,6 +1193,11 @@ static void profile_json(const state_t *st, const prof_t *p, int64_t now, buf_t 
     buf_puts(out, "}");
 }
 
+static int json_space(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 int st_user_json(const state_t *st, const char *id, size_t n, buf_t *out)
 {
     uint32_t uid = intern_get(st->users, id, n);
@@ -1042,7 +1205,13 @@ int st_user_json(const state_t *st, const char *id, size_t n, buf_t *out)
         return -1;
     const st_user_t *u = &st->user[uid];
     if (u->doc) {
-        open_doc(out, u->doc);
+        /* The stored text without its closing brace, ready for more members. */
+        uint32_t end = u->doc_len - 1;
+        while (end > 1 && json_space(u->doc[end - 1]))
+            end--;
+        buf_append(out, u->doc, end);
+        if (u->doc[end - 1] != '{')
+            buf_append(out, ",", 1);
     } else {
         buf_puts(out, "{\"user_id\":");
         buf_put_json_str(out, id, n);

@@ -9,6 +9,7 @@
 typedef struct {
     float mass;
     uint8_t n;
+    uint8_t min; /* once full: the lightest slot (the first of equals), the next to go */
     cooc_slot_t slot[COOC_SLOTS];
 } block_t;
 
@@ -64,6 +65,15 @@ static block_t *block(cooc_t *c, uint32_t a)
     return c->blk[a];
 }
 
+static uint8_t lightest(const block_t *k)
+{
+    int min = 0;
+    for (int i = 1; i < k->n; i++)
+        if (k->slot[i].w < k->slot[min].w)
+            min = i;
+    return (uint8_t)min;
+}
+
 void cooc_add(cooc_t *c, uint32_t a, uint32_t b, float w)
 {
     if (a == b)
@@ -71,23 +81,27 @@ void cooc_add(cooc_t *c, uint32_t a, uint32_t b, float w)
     block_t *k = block(c, a);
     k->mass += w;
     c->inv[a] = 1.0f / sqrtf(k->mass);
-    int min = 0;
+    /* Weights only grow, so the lightest slot changes only when it is the one that grew:
+     * the search for it runs then, not on every add. */
     for (int i = 0; i < k->n; i++) {
         if (k->slot[i].item == b) {
             k->slot[i].w += w;
+            if (k->n == COOC_SLOTS && i == k->min)
+                k->min = lightest(k);
             return;
         }
-        if (k->slot[i].w < k->slot[min].w)
-            min = i;
     }
     if (k->n < COOC_SLOTS) {
         k->slot[k->n++] = (cooc_slot_t){b, w};
+        if (k->n == COOC_SLOTS)
+            k->min = lightest(k);
         return;
     }
     /* Space-Saving: the newcomer replaces the lightest and inherits its count, an
      * overestimate bounded by that count. */
-    k->slot[min].item = b;
-    k->slot[min].w += w;
+    k->slot[k->min].item = b;
+    k->slot[k->min].w += w;
+    k->min = lightest(k);
 }
 
 size_t cooc_get(const cooc_t *c, uint32_t a, const cooc_slot_t **out)
@@ -125,6 +139,12 @@ void cooc_prefetch_items(const cooc_t *c, const uint32_t *a, size_t n)
         for (size_t off = 0; off < bytes; off += 64)
             __builtin_prefetch((const char *)b + off);
     }
+}
+
+void cooc_prefetch_ref(const cooc_t *c, uint32_t a)
+{
+    if (a < c->cap)
+        __builtin_prefetch(&c->blk[a]);
 }
 
 float cooc_sim(const cooc_t *c, uint32_t a, const cooc_slot_t *s)

@@ -33,6 +33,8 @@ void cooc_prefetch(const cooc_t *c, const cooc_slot_t *s, size_t n);
 /* Asks the cache for the neighbour lists of items a[0..n) (the seeds of an answer),
  * all before the first is read. */
 void cooc_prefetch_items(const cooc_t *c, const uint32_t *a, size_t n);
+/* The first step of that for one item, to be taken well before: its list's address. */
+void cooc_prefetch_ref(const cooc_t *c, uint32_t a);
 /* Cosine-style similarity of a's neighbour slot s: w / sqrt(mass(a) * mass(b)). */
 float cooc_sim(const cooc_t *c, uint32_t a, const cooc_slot_t *s);
 size_t cooc_bytes(const cooc_t *c);

@@ -18,6 +18,9 @@ uint32_t intern_put(intern_t *t, const char *s, size_t n, int *added);
 /* Starts bringing the table slot of s into the cache, so that a look-up of s soon after
  * waits less on memory (replay looks ids up a batch at a time). */
 void intern_prefetch(const intern_t *t, const char *s, size_t n);
+/* The second step: once the slot is in the cache, starts bringing in the string entry it
+ * points to (the look-up's other wait). */
+void intern_prefetch_entry(const intern_t *t, const char *s, size_t n);
 /* Starts bringing the strings of ids[0..n) into the cache (two dependent misses each:
  * overlapped for all of them), for intern_str on each soon after. */
 void intern_prefetch_strs(const intern_t *t, const uint32_t *ids, size_t n);
