@@ -6,20 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
+typedef struct cooc_block {
     float mass;
     uint8_t n;
     uint8_t min; /* once full: the lightest slot (the first of equals), the next to go */
     cooc_slot_t slot[COOC_SLOTS];
 } block_t;
-
-struct cooc {
-    block_t **blk;
-    float *inv; /* 1 / sqrt(mass) per item: a dense array, so that normalising a
-                   neighbour's weight does not read the neighbour's block */
-    uint32_t cap;
-    size_t nblocks;
-};
 
 cooc_t *cooc_new(void)
 {
@@ -145,13 +137,6 @@ void cooc_prefetch_ref(const cooc_t *c, uint32_t a)
 {
     if (a < c->cap)
         __builtin_prefetch(&c->blk[a]);
-}
-
-float cooc_sim(const cooc_t *c, uint32_t a, const cooc_slot_t *s)
-{
-    if (a >= c->cap || s->item >= c->cap)
-        return 0;
-    return s->w * c->inv[a] * c->inv[s->item];
 }
 
 size_t cooc_bytes(const cooc_t *c)
