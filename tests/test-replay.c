@@ -137,8 +137,8 @@ static void same_state(const state_t *a, const state_t *b)
     for (uint32_t i = 0; i < intern_count(a->items); i++) {
         const st_item_t *x = &a->item[i], *y = &b->item[i];
         ASSERT(memcmp(x->counts, y->counts, sizeof x->counts) == 0);
-        ASSERT(x->last_event_ms == y->last_event_ms);
-        ASSERT(memcmp(&a->pop[i], &b->pop[i], sizeof a->pop[i]) == 0);
+        ASSERT(x->last_event_ms == y->last_event_ms && x->pop_ms == y->pop_ms);
+        ASSERT(x->pop_short == y->pop_short && x->pop_long == y->pop_long);
         ASSERT(x->price == y->price && x->category == y->category && x->brand == y->brand);
         ASSERT((x->doc == NULL) == (y->doc == NULL));
         /* The filters' copy agrees with the item, on both sides. */

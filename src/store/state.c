@@ -91,7 +91,6 @@ void st_free(state_t *st)
     free(st->cat_parent);
     free(st->item);
     free(st->filt);
-    free(st->pop);
     free(st->user);
     free(st->session);
     free(st->seen);
@@ -136,17 +135,10 @@ static void filt_init(st_filt_t *f)
 }
 
 /* Makes room for item id in both item arrays (they grow to the same capacity). */
-static void pop_init(st_pop_t *p)
-{
-    (void)p; /* zero */
-}
-
 static void ensure_item(state_t *st, uint32_t id)
 {
     uint32_t cap = st->item_cap;
     ENSURE(st->filt, cap, id, filt_init);
-    cap = st->item_cap;
-    ENSURE(st->pop, cap, id, pop_init);
     ENSURE(st->item, st->item_cap, id, item_init);
 }
 
@@ -182,7 +174,7 @@ static uint32_t item_events(const st_item_t *it)
     return n;
 }
 
-static void decay_item(const state_t *st, const st_pop_t *it, int64_t now_ms, float *s, float *l)
+static void decay_item(const state_t *st, const st_item_t *it, int64_t now_ms, float *s, float *l)
 {
     *s = it->pop_short;
     *l = it->pop_long;
@@ -195,18 +187,15 @@ static void decay_item(const state_t *st, const st_pop_t *it, int64_t now_ms, fl
 
 float st_item_popularity(const state_t *st, uint32_t item, int64_t now_ms)
 {
-    /* decay_item's long half alone: the short one would cost an exp2 for nothing. */
-    const st_pop_t *it = &st->pop[item];
-    float l = it->pop_long;
-    if (now_ms > it->pop_ms)
-        l *= (float)exp2(-(double)(now_ms - it->pop_ms) / st->cfg.trend_long_ms);
+    float s, l;
+    decay_item(st, &st->item[item], now_ms, &s, &l);
     return l;
 }
 
 float st_item_trending(const state_t *st, uint32_t item, int64_t now_ms)
 {
     float s, l;
-    decay_item(st, &st->pop[item], now_ms, &s, &l);
+    decay_item(st, &st->item[item], now_ms, &s, &l);
     /* At a steady rate the short sum is r times the long one; the excess over that,
      * scaled like a Poisson z-score, is the trend. */
     float r = (float)(st->cfg.trend_short_ms / st->cfg.trend_long_ms);
@@ -423,19 +412,18 @@ static void apply_resolved(state_t *st, const st_ev_t *e)
             it->last_event_ms = e->ts_ms;
         float w = st->cfg.prof.weight[e->type];
         if (w > 0) {
-            st_pop_t *pp = &st->pop[iid];
             float sh, lo;
-            int64_t at = e->ts_ms > pp->pop_ms ? e->ts_ms : pp->pop_ms;
-            decay_item(st, pp, at, &sh, &lo);
+            int64_t at = e->ts_ms > it->pop_ms ? e->ts_ms : it->pop_ms;
+            decay_item(st, it, at, &sh, &lo);
             /* A late event counts as if it had decayed from its own time. */
             float fs = 1, fl = 1;
             if (e->ts_ms < at) {
                 fs = (float)exp2(-(double)(at - e->ts_ms) / st->cfg.trend_short_ms);
                 fl = (float)exp2(-(double)(at - e->ts_ms) / st->cfg.trend_long_ms);
             }
-            pp->pop_short = sh + w * fs;
-            pp->pop_long = lo + w * fl;
-            pp->pop_ms = at;
+            it->pop_short = sh + w * fs;
+            it->pop_long = lo + w * fl;
+            it->pop_ms = at;
         }
     }
     if (uid != INTERN_NONE) {
@@ -1283,7 +1271,7 @@ size_t st_memory(const state_t *st)
         cats += (size_t)st->cat_items[i].cap * sizeof(uint32_t);
     return intern_bytes(st->users) + intern_bytes(st->items) + intern_bytes(st->sessions) +
            intern_bytes(st->categories) + intern_bytes(st->brands) + intern_bytes(st->orders) +
-           (size_t)st->item_cap * (sizeof(st_item_t) + sizeof(st_filt_t) + sizeof(st_pop_t)) + (size_t)st->user_cap * sizeof(st_user_t) +
+           (size_t)st->item_cap * (sizeof(st_item_t) + sizeof(st_filt_t)) + (size_t)st->user_cap * sizeof(st_user_t) +
            (size_t)st->session_cap * sizeof(st_session_t) + (st->seen_mask + 1) * sizeof(uint64_t) + prof +
            cats + cooc_bytes(st->coview) + cooc_bytes(st->cobuy) + ct_bytes(st->content);
 }

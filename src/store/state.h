@@ -43,6 +43,10 @@ typedef struct {
     uint8_t in_stock;
     uint32_t counts[EVT__COUNT];
     int64_t last_event_ms;
+    /* Weighted interactions, exponentially decayed with a short and a long half-life
+     * (trending compares the two; popularity is the long one), as of pop_ms. */
+    float pop_short, pop_long;
+    int64_t pop_ms;
     uint32_t *tags; /* interned, owned */
     uint32_t ntags;
 } st_item_t;
@@ -93,22 +97,11 @@ typedef struct {
     uint8_t in_stock;
 } st_filt_t;
 
-/* An item's weighted interactions, exponentially decayed with a short and a long
- * half-life (trending compares the two; popularity is the long one), as of pop_ms. Apart
- * from st_item_t, in a dense array: every second the top lists' rebuilds read them for
- * every item of hundreds of categories, and 16 bytes an item stay in cache where the
- * 112-byte item did not (a rebuild of all lists took 85-100 ms a second on gen data). */
-typedef struct {
-    float pop_short, pop_long;
-    int64_t pop_ms;
-} st_pop_t;
-
 typedef struct state {
     pthread_rwlock_t lock;
     intern_t *users, *items, *sessions, *categories, *brands, *orders;
     st_item_t *item;
     st_filt_t *filt; /* by item id, item_cap of them */
-    st_pop_t *pop;   /* by item id, item_cap of them */
     st_user_t *user;
     st_session_t *session;
     uint32_t item_cap, user_cap, session_cap;
