@@ -934,29 +934,30 @@ static void rp_flush_stage(st_replay_t *r)
     r->stage_used = 0;
 }
 
+/* One prefetch step for each id of e, in its table. */
+static void prefetch_ids(const state_t *st, const evt_t *e, void (*step)(const intern_t *, const char *, size_t))
+{
+    if (e->user_id.p)
+        step(st->users, e->user_id.p, e->user_id.n);
+    if (e->session_id.p)
+        step(st->sessions, e->session_id.p, e->session_id.n);
+    if (e->item_id.p)
+        step(st->items, e->item_id.p, e->item_id.n);
+}
+
 /* The table slots resolving e will read: fetched while the events before it resolve. */
 static void rp_prefetch(const state_t *st, const evt_t *e)
 {
     if (e->event_id.p && st->seen)
         __builtin_prefetch(&st->seen[seen_hash(e->event_id.p, e->event_id.n) & st->seen_mask]);
-    if (e->user_id.p)
-        intern_prefetch(st->users, e->user_id.p, e->user_id.n);
-    if (e->session_id.p)
-        intern_prefetch(st->sessions, e->session_id.p, e->session_id.n);
-    if (e->item_id.p)
-        intern_prefetch(st->items, e->item_id.p, e->item_id.n);
+    prefetch_ids(st, e, intern_prefetch);
 }
 
 /* The second wait of each look-up: the string entry a slot points to, once the slot
  * prefetched RP_AHEAD events earlier has arrived. */
 static void rp_prefetch_entries(const state_t *st, const evt_t *e)
 {
-    if (e->user_id.p)
-        intern_prefetch_entry(st->users, e->user_id.p, e->user_id.n);
-    if (e->session_id.p)
-        intern_prefetch_entry(st->sessions, e->session_id.p, e->session_id.n);
-    if (e->item_id.p)
-        intern_prefetch_entry(st->items, e->item_id.p, e->item_id.n);
+    prefetch_ids(st, e, intern_prefetch_entry);
 }
 
 int st_replay_add(st_replay_t *r, uint8_t type, const void *payload, size_t len)

@@ -29,19 +29,3 @@ void *bigmem_calloc(size_t n)
     memset(p, 0, n);
     return p;
 }
-
-void *bigmem_realloc(void *p, size_t old, size_t n)
-{
-    if (n < BIGMEM_MIN) {
-        void *q = realloc(p, n ? n : 1);
-        if (!q)
-            abort();
-        return q;
-    }
-    void *q = bigmem_alloc(n);
-    if (p) {
-        memcpy(q, p, old < n ? old : n);
-        free(p);
-    }
-    return q;
-}
