@@ -123,6 +123,13 @@ write("fuzz-record", "item-del-unknown", bytes([REC_ITEM_DEL]) + s("nope"))
 write("fuzz-record", "item-del-trailing", bytes([REC_ITEM_DEL]) + s("i1") + b"x")
 write("fuzz-record", "user-put", bytes([REC_USER_PUT]) + doc("u1", USER))
 write("fuzz-record", "user-put-new", bytes([REC_USER_PUT]) + doc("u9", '{"user_id":"u9"}'))
+# Customer documents are stored as their text, checked by the scanner: odd but valid text
+# must render as valid JSON, text that is not one JSON object must be refused.
+write("fuzz-record", "user-put-spaces", bytes([REC_USER_PUT]) + doc("u9", '{ \n}'))
+write("fuzz-record", "user-put-nested", bytes([REC_USER_PUT]) + doc("u9", '{"a":{"b":[1,2.5,null,true]} }'))
+write("fuzz-record", "user-put-bad-json", bytes([REC_USER_PUT]) + doc("u9", '{"user_id":zu9"}'))
+write("fuzz-record", "user-put-two-objects", bytes([REC_USER_PUT]) + doc("u9", '{"a":1}{}'))
+write("fuzz-record", "user-put-bad-utf8", bytes([REC_USER_PUT]) + s("u9") + b'{"a":"\xff"}')
 write("fuzz-record", "type-0", bytes([0]) + events["view"])
 write("fuzz-record", "type-5", bytes([5]) + doc("i1", ITEM))
 write("fuzz-record", "empty", b"")
