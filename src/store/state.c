@@ -920,20 +920,6 @@ static void rp_resolve(st_replay_t *r, const evt_t *e)
     rp_done(r);
 }
 
-static void rp_prefetch_entries(const state_t *st, const evt_t *e);
-
-static void rp_flush_stage(st_replay_t *r)
-{
-    /* The events whose entries st_replay_add did not prefetch yet: their fetches overlap
-     * the resolving of the first ones. */
-    for (uint32_t i = r->nstage > RP_AHEAD ? r->nstage - RP_AHEAD : 0; i < r->nstage; i++)
-        rp_prefetch_entries(r->st, &r->stage[i]);
-    for (uint32_t i = 0; i < r->nstage; i++)
-        rp_resolve(r, &r->stage[i]);
-    r->nstage = 0;
-    r->stage_used = 0;
-}
-
 /* One prefetch step for each id of e, in its table. */
 static void prefetch_ids(const state_t *st, const evt_t *e, void (*step)(const intern_t *, const char *, size_t))
 {
@@ -958,6 +944,18 @@ static void rp_prefetch(const state_t *st, const evt_t *e)
 static void rp_prefetch_entries(const state_t *st, const evt_t *e)
 {
     prefetch_ids(st, e, intern_prefetch_entry);
+}
+
+static void rp_flush_stage(st_replay_t *r)
+{
+    /* The events whose entries st_replay_add did not prefetch yet: their fetches overlap
+     * the resolving of the first ones. */
+    for (uint32_t i = r->nstage > RP_AHEAD ? r->nstage - RP_AHEAD : 0; i < r->nstage; i++)
+        rp_prefetch_entries(r->st, &r->stage[i]);
+    for (uint32_t i = 0; i < r->nstage; i++)
+        rp_resolve(r, &r->stage[i]);
+    r->nstage = 0;
+    r->stage_used = 0;
 }
 
 int st_replay_add(st_replay_t *r, uint8_t type, const void *payload, size_t len)
