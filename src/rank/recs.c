@@ -690,7 +690,7 @@ rec_cache_t *rec_cache_new(int64_t ttl_ms)
     return c;
 }
 
-static void build_top(const state_t *st, top_list_t *t, int64_t now_ms);
+static void build_top_chunked(state_t *st, top_list_t *t);
 
 static const top_list_t *current(const top_t *t, uint64_t *ver)
 {
@@ -736,9 +736,7 @@ static void refresh_entry(rec_cache_t *c, size_t i, top_list_t *nt)
     nt->kind = l->kind;
     nt->cat = l->cat;
     pthread_mutex_unlock(&c->write_mu);
-    pthread_rwlock_rdlock(&c->st->lock);
-    build_top(c->st, nt, c->st->last_event_ms);
-    pthread_rwlock_unlock(&c->st->lock);
+    build_top_chunked(c->st, nt);
     pthread_mutex_lock(&c->write_mu);
     publish(t, nt->kind, nt->cat, time_now_ms(), nt->hit, nt->n);
     __atomic_store_n(&t->building, 0, __ATOMIC_RELAXED);
@@ -931,18 +929,25 @@ static void heap_push(rec_hit_t *h, size_t *n, rec_hit_t x)
     }
 }
 
-static void build_top(const state_t *st, top_list_t *t, int64_t now_ms)
+/* The items a list of cat ranks: its category's, or all (ids NULL, the first n). */
+static const uint32_t *top_items(const state_t *st, uint32_t cat, uint32_t *n)
 {
-    t->n = 0;
+    if (cat == INTERN_NONE) {
+        *n = intern_count(st->items);
+        return NULL;
+    }
+    *n = st->cat_items[cat].n;
+    return st->cat_items[cat].v;
+}
+
+/* Puts the live items at [from, to) of the list's items on t's heap, scored at now_ms. */
+static void top_scan(const state_t *st, top_list_t *t, uint32_t from, uint32_t to, int64_t now_ms)
+{
     rec_why_t why = t->kind == TOP_TRENDING ? WHY_TRENDING : WHY_POPULAR;
     uint32_t src = t->kind == TOP_TRENDING ? SRC_TRENDING : SRC_POPULAR;
-    const uint32_t *ids = NULL;
-    uint32_t n = intern_count(st->items);
-    if (t->cat != INTERN_NONE) {
-        ids = st->cat_items[t->cat].v;
-        n = st->cat_items[t->cat].n;
-    }
-    for (uint32_t i = 0; i < n; i++) {
+    uint32_t n;
+    const uint32_t *ids = top_items(st, t->cat, &n);
+    for (uint32_t i = from; i < to && i < n; i++) {
         uint32_t item = ids ? ids[i] : i;
         if (!st->filt[item].live)
             continue;
@@ -950,6 +955,53 @@ static void build_top(const state_t *st, top_list_t *t, int64_t now_ms)
         if (s > 0)
             heap_push(t->hit, &t->n, (rec_hit_t){item, s, why, t->cat, src});
     }
+}
+
+static int hit_by_item(const void *a, const void *b)
+{
+    const rec_hit_t *x = a, *y = b;
+    return x->item < y->item ? -1 : x->item > y->item;
+}
+
+static void build_top(const state_t *st, top_list_t *t, int64_t now_ms)
+{
+    t->n = 0;
+    top_scan(st, t, 0, UINT32_MAX, now_ms);
+    qsort(t->hit, t->n, sizeof t->hit[0], hit_cmp);
+}
+
+#define REFRESH_CHUNK 4096 /* items scanned per hold of the store's lock when refreshing */
+
+/* build_top for the refresher, which holds no lock: the scan takes the store's read
+ * lock for REFRESH_CHUNK items at a time and yields between. A list of all items was
+ * milliseconds of one thread's time under the lock: a writer waited it out, and the
+ * answers queued behind the writer (the lock prefers writers), or the loops behind the
+ * thread. Between chunks the catalog may change; an item removed from a category and
+ * added back moves to its end and can be scanned twice, so the list drops repeats. */
+static void build_top_chunked(state_t *st, top_list_t *t)
+{
+    t->n = 0;
+    int64_t now_ms = 0; /* one time for the whole list, so that its scores compare */
+    for (uint32_t from = 0;; from += REFRESH_CHUNK) {
+        pthread_rwlock_rdlock(&st->lock);
+        if (!from)
+            now_ms = st->last_event_ms;
+        uint32_t n;
+        top_items(st, t->cat, &n);
+        top_scan(st, t, from, from + REFRESH_CHUNK, now_ms);
+        pthread_rwlock_unlock(&st->lock);
+        if (n <= from + REFRESH_CHUNK)
+            break;
+        sched_yield();
+    }
+    qsort(t->hit, t->n, sizeof t->hit[0], hit_by_item);
+    size_t kept = 0;
+    for (size_t i = 0; i < t->n; i++)
+        if (!kept || t->hit[kept - 1].item != t->hit[i].item)
+            t->hit[kept++] = t->hit[i];
+        else if (t->hit[i].score > t->hit[kept - 1].score)
+            t->hit[kept - 1] = t->hit[i];
+    t->n = kept;
     qsort(t->hit, t->n, sizeof t->hit[0], hit_cmp);
 }
 

@@ -123,13 +123,15 @@ void cooc_prefetch_items(const cooc_t *c, const uint32_t *a, size_t n)
     for (size_t i = 0; i < n; i++)
         if (a[i] < c->cap)
             __builtin_prefetch(&c->blk[a[i]]);
+    /* The whole block, whatever its count: reading the count first would wait for its
+     * miss, one item after another (it was most of this function's time). */
     for (size_t i = 0; i < n; i++) {
-        const block_t *b = a[i] < c->cap ? c->blk[a[i]] : NULL;
+        const char *b = a[i] < c->cap ? (const char *)c->blk[a[i]] : NULL;
         if (!b)
             continue;
-        size_t bytes = offsetof(block_t, slot) + b->n * sizeof(cooc_slot_t);
-        for (size_t off = 0; off < bytes; off += 64)
-            __builtin_prefetch((const char *)b + off);
+        for (size_t off = 0; off < sizeof(block_t); off += 64)
+            __builtin_prefetch(b + off);
+        __builtin_prefetch(b + sizeof(block_t) - 1);
     }
 }
 
