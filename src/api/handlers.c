@@ -494,6 +494,10 @@ static void get_stats(h2o_req_t *req)
                st->nprof, st->nrules, st_memory(st), pbytes, st->nprof ? (double)pbytes / st->nprof : 0.0,
                cooc_bytes(st->coview) + cooc_bytes(st->cobuy), rss_bytes());
     pthread_rwlock_unlock(&st->lock);
+    buf_puts(&b, "\"connections\":[");
+    for (int i = 0; i < srv->cfg.threads; i++)
+        buf_printf(&b, "%s%d", i ? "," : "", atomic_load(&srv->threads[i].nconn));
+    buf_puts(&b, "],");
     buf_printf(&b,
                "\"log\":{\"bytes\":%llu,\"segments\":%u,\"durable_lsn\":%llu,\"end_lsn\":%llu},"
                "\"replay\":{\"records\":%llu,\"seconds\":%.3f,\"records_per_s\":%.0f,\"truncated_bytes\":%llu,"

@@ -260,6 +260,65 @@ static void on_durable(void *ud, uint64_t lsn)
             wake(&srv->threads[i]);
 }
 
+/* A connection one loop accepted for another. */
+struct srv_handoff {
+    h2o_socket_export_t sock;
+    struct srv_handoff *next;
+};
+
+static void on_conn_close(void *data)
+{
+    srv_thread_t *t = data;
+    atomic_fetch_sub(&t->nconn, 1);
+}
+
+/* Serves sock on t's loop from now on (t's thread). */
+static void serve_conn(srv_thread_t *t, h2o_socket_t *sock)
+{
+    sock->on_close.cb = on_conn_close;
+    sock->on_close.data = t;
+    h2o_accept(&t->accept_ctx, sock);
+}
+
+/* Starts serving the connections other loops handed to t (t's thread). */
+static void take_handoffs(srv_thread_t *t)
+{
+    pthread_mutex_lock(&t->mail_mu);
+    struct srv_handoff *h = t->handoff;
+    t->handoff = NULL;
+    pthread_mutex_unlock(&t->mail_mu);
+    while (h) {
+        struct srv_handoff *next = h->next;
+        h2o_socket_t *sock = t->closing ? NULL : h2o_socket_import(t->ctx.loop, &h->sock);
+        if (sock) {
+            serve_conn(t, sock);
+        } else {
+            if (!t->closing)
+                slog_warn("cannot take over a connection", "%s", "");
+            h2o_socket_dispose_export(&h->sock);
+            atomic_fetch_sub(&t->nconn, 1);
+        }
+        free(h);
+        h = next;
+    }
+}
+
+/* The loop that serves fewest connections, t itself among equals. */
+static srv_thread_t *least_busy(srv_thread_t *t)
+{
+    srv_t *srv = t->srv;
+    srv_thread_t *best = t;
+    int least = atomic_load(&t->nconn);
+    for (int i = 0; i < srv->cfg.threads; i++) {
+        int n = atomic_load(&srv->threads[i].nconn);
+        if (n < least) {
+            least = n;
+            best = &srv->threads[i];
+        }
+    }
+    return best;
+}
+
 static void on_wake(h2o_socket_t *sock, const char *err)
 {
     srv_thread_t *t = sock->data;
@@ -267,11 +326,17 @@ static void on_wake(h2o_socket_t *sock, const char *err)
     uint64_t v;
     ssize_t r = read(t->wake_fd, &v, sizeof v);
     (void)r;
+    take_handoffs(t);
     flush_mail(t);
     if (t->srv->log)
         flush_pending(t);
 }
 
+/* Each loop listens on its own SO_REUSEPORT socket, and the kernel spreads connections
+ * over them by a hash of their addresses: 32 connections came out as 11, 8, 6 and 7.
+ * The loop with 11 then ran a third of the answers and queued them (a loop answers one
+ * at a time). So a loop serves what it accepts only while no other loop serves fewer;
+ * else it hands the connection over (once per connection, not per request). */
 static void on_accept(h2o_socket_t *listener, const char *err)
 {
     srv_thread_t *t = listener->data;
@@ -282,7 +347,25 @@ static void on_accept(h2o_socket_t *listener, const char *err)
     for (int i = 0; i < 16 && (sock = h2o_evloop_socket_accept(listener)) != NULL; i++) {
         int one = 1;
         setsockopt(h2o_socket_get_fd(sock), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        h2o_accept(&t->accept_ctx, sock);
+        srv_thread_t *to = least_busy(t);
+        atomic_fetch_add(&to->nconn, 1);
+        if (to == t) {
+            serve_conn(t, sock);
+            continue;
+        }
+        struct srv_handoff *h = calloc(1, sizeof *h);
+        if (!h || h2o_socket_export(sock, &h->sock) != 0) { /* serve it here after all */
+            free(h);
+            atomic_fetch_sub(&to->nconn, 1);
+            atomic_fetch_add(&t->nconn, 1);
+            serve_conn(t, sock);
+            continue;
+        }
+        pthread_mutex_lock(&to->mail_mu);
+        h->next = to->handoff;
+        to->handoff = h;
+        pthread_mutex_unlock(&to->mail_mu);
+        wake(to);
     }
 }
 
@@ -509,6 +592,10 @@ out:
         wake(&srv->threads[i]);
     for (int i = 0; i < nstarted; i++)
         pthread_join(srv->threads[i].tid, NULL);
+    for (int i = 0; i < nstarted; i++) { /* handed over as the loops closed: closed unread */
+        srv->threads[i].closing = 1;
+        take_handoffs(&srv->threads[i]);
+    }
     if (srv->log) {
         log_close(srv->log); /* flushes and fsyncs */
         srv->log = NULL;

@@ -56,6 +56,8 @@ typedef struct {
     atomic_size_t npending; /* read by the log writer thread */
     pthread_mutex_t mail_mu;
     srv_later_t *mail; /* answers other threads finished, to send from this loop */
+    struct srv_handoff *handoff; /* connections other loops accepted for this one (mail_mu) */
+    atomic_int nconn; /* open connections this loop serves, or is handed */
     int closing;
     uint64_t closing_since_ns;
     int done;
