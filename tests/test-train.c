@@ -63,7 +63,7 @@ static void load_shop(void)
 static void train(const char *models)
 {
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s train --data %s --model %s --factors 4 --iterations 8 --neighbours 5 >>%s.train 2>&1",
+    snprintf(cmd, sizeof cmd, "%s train --data %s --model %s --factors 4 --iterations 8 --neighbours 5 >>%s/train.out 2>&1",
              AISLE_BIN, DIR_, models, DIR_);
     ASSERT_EQ(system(cmd), 0);
 }
@@ -265,7 +265,7 @@ TEST(reload_swaps_under_load_and_refuses_damage)
     }
     /* Retrain to new files (another seed), then swap them in, still under load. */
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s train --data %s --model ials --factors 4 --seed 7 >>%s.train 2>&1", AISLE_BIN,
+    snprintf(cmd, sizeof cmd, "%s train --data %s --model ials --factors 4 --seed 7 >>%s/train.out 2>&1", AISLE_BIN,
              DIR_, DIR_);
     ASSERT_EQ(system(cmd), 0);
     json_t *m = http_json(&S, "POST", "/v1/admin/models/reload", NULL, 200);
@@ -437,7 +437,7 @@ TEST(sequence_model_follows_the_last_click)
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
              "%s train --data %s --model sequence --seq-dim 16 --seq-blocks 1 --seq-epochs 80 --seq-lr 0.01 "
-             "--seq-negatives 0 --seq-valid 0 --seq-dropout 0.1 >>%s.train 2>&1",
+             "--seq-negatives 0 --seq-valid 0 --seq-dropout 0.1 >>%s/train.out 2>&1",
              AISLE_BIN, DIR_, DIR_);
     ASSERT_EQ(system(cmd), 0);
     start(blend);
