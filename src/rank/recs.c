@@ -940,8 +940,9 @@ static const uint32_t *top_items(const state_t *st, uint32_t cat, uint32_t *n)
     return st->cat_items[cat].v;
 }
 
-/* Puts the live items at [from, to) of the list's items on t's heap, scored at now_ms. */
-static void top_scan(const state_t *st, top_list_t *t, uint32_t from, uint32_t to, int64_t now_ms)
+/* Puts the live items at [from, to) of the list's items on t's heap, scored at now_ms;
+ * returns how many items the list ranks. */
+static uint32_t top_scan(const state_t *st, top_list_t *t, uint32_t from, uint32_t to, int64_t now_ms)
 {
     rec_why_t why = t->kind == TOP_TRENDING ? WHY_TRENDING : WHY_POPULAR;
     uint32_t src = t->kind == TOP_TRENDING ? SRC_TRENDING : SRC_POPULAR;
@@ -955,6 +956,7 @@ static void top_scan(const state_t *st, top_list_t *t, uint32_t from, uint32_t t
         if (s > 0)
             heap_push(t->hit, &t->n, (rec_hit_t){item, s, why, t->cat, src});
     }
+    return n;
 }
 
 static int hit_by_item(const void *a, const void *b)
@@ -986,9 +988,7 @@ static void build_top_chunked(state_t *st, top_list_t *t)
         pthread_rwlock_rdlock(&st->lock);
         if (!from)
             now_ms = st->last_event_ms;
-        uint32_t n;
-        top_items(st, t->cat, &n);
-        top_scan(st, t, from, from + REFRESH_CHUNK, now_ms);
+        uint32_t n = top_scan(st, t, from, from + REFRESH_CHUNK, now_ms);
         pthread_rwlock_unlock(&st->lock);
         if (n <= from + REFRESH_CHUNK)
             break;

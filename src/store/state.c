@@ -4,6 +4,7 @@
 #include "../ingest/jsonscan.h"
 #include "../util/bigmem.h"
 #include "../util/hash.h"
+#include "../util/prefetch.h"
 #include "../util/timeutil.h"
 
 #include <math.h>
@@ -743,15 +744,6 @@ struct st_replay {
     pthread_cond_t cv;
     pthread_t th;
 };
-
-/* Every cache line of p[0..n). */
-static void prefetch_span(const void *p, size_t n)
-{
-    const char *c = p;
-    for (size_t off = 0; off < n; off += 64)
-        __builtin_prefetch(c + off);
-    __builtin_prefetch(c + n - 1);
-}
 
 static void rp_prefetch_records(const state_t *st, const st_ev_t *e)
 {

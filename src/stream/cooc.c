@@ -1,6 +1,8 @@
 /* Co-occurrence tables: an array indexed by item id of lazily allocated slot blocks. */
 #include "cooc.h"
 
+#include "../util/prefetch.h"
+
 #include <math.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -126,12 +128,9 @@ void cooc_prefetch_items(const cooc_t *c, const uint32_t *a, size_t n)
     /* The whole block, whatever its count: reading the count first would wait for its
      * miss, one item after another (it was most of this function's time). */
     for (size_t i = 0; i < n; i++) {
-        const char *b = a[i] < c->cap ? (const char *)c->blk[a[i]] : NULL;
-        if (!b)
-            continue;
-        for (size_t off = 0; off < sizeof(block_t); off += 64)
-            __builtin_prefetch(b + off);
-        __builtin_prefetch(b + sizeof(block_t) - 1);
+        const block_t *b = a[i] < c->cap ? c->blk[a[i]] : NULL;
+        if (b)
+            prefetch_span(b, sizeof *b);
     }
 }
 
