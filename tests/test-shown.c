@@ -2,6 +2,7 @@
  * and never a mixture of two answers while loops write and read the ring at once (it
  * takes no lock). */
 #include "../src/rank/shown.h"
+#include "../src/util/hash.h"
 #include "test.h"
 
 #include <pthread.h>
@@ -116,5 +117,88 @@ TEST(answers_written_and_read_at_once_are_never_mixed)
     shown_free(s);
 }
 
+/* Anti-repetition: an item shown more than SHOWN_REPEAT_FREE times without engagement is
+ * halved per extra showing, for that customer only; engagement forgets it; a day later
+ * it starts again; a busy customer's bucket keeps the items shown most recently. */
+static float factor(shown_t *s, uint32_t profile, uint32_t item, int64_t now_ms)
+{
+    float score = 1.0f;
+    shown_demote(s, profile, &item, &score, 1, now_ms);
+    return score;
+}
+
+TEST(items_shown_again_and_again_are_demoted_per_customer)
+{
+    shown_t *s = shown_new(64, 1000);
+    const int64_t t = 5000000;
+    uint32_t answer[3] = {10, 11, 12};
+    char id[17];
+    for (int k = 0; k < SHOWN_REPEAT_FREE; k++)
+        shown_put(s, 7, answer, 3, t, id);
+    ASSERT(factor(s, 7, 10, t) == 1.0f); /* twice: free */
+    shown_put(s, 7, answer, 3, t, id);
+    ASSERT(factor(s, 7, 10, t) == 0.5f);
+    shown_put(s, 7, answer, 1, t, id); /* only the first item this time */
+    ASSERT(factor(s, 7, 10, t) == 0.25f);
+    ASSERT(factor(s, 7, 11, t) == 0.5f);
+    ASSERT(factor(s, 8, 10, t) == 1.0f); /* another customer */
+    ASSERT(factor(s, 7, 99, t) == 1.0f); /* never shown */
+    for (int k = 0; k < 40; k++)
+        shown_put(s, 7, answer, 1, t, id);
+    ASSERT(factor(s, 7, 10, t) == 1.0f / (float)(1u << 20)); /* demoted, never dropped */
+    shown_engaged(s, 7, 11); /* a click: no longer a repeat */
+    ASSERT(factor(s, 7, 11, t) == 1.0f);
+    ASSERT(factor(s, 7, 12, t) == 0.5f);
+    ASSERT(factor(s, 7, 12, t + SHOWN_MEMORY_MS) == 1.0f); /* a day later: forgotten */
+
+    /* A bucket holds SHOWN_IMPRESSION_WAYS items: showing that many new ones, three times,
+     * pushes the old ones out and demotes the new ones. */
+    uint32_t many[SHOWN_IMPRESSION_WAYS];
+    for (int i = 0; i < SHOWN_IMPRESSION_WAYS; i++)
+        many[i] = 100 + (uint32_t)i;
+    for (int k = 0; k < 3; k++)
+        shown_put(s, 7, many, SHOWN_IMPRESSION_WAYS, t + 1000 * (k + 1), id);
+    ASSERT(factor(s, 7, 10, t + 4000) == 1.0f);
+    for (int i = 0; i < SHOWN_IMPRESSION_WAYS; i++)
+        ASSERT(factor(s, 7, many[i], t + 4000) == 0.5f);
+    shown_free(s);
+}
+
+/* Customers whose buckets fall on the same pair (found with the table's own placement):
+ * two keep theirs side by side, a third takes over the one recorded to longest ago. */
+static uint32_t same_pair(uint32_t p, uint32_t after)
+{
+    const uint64_t mask = SHOWN_IMPRESSION_CUSTOMERS / 2 - 1;
+    uint32_t q = after + 1;
+    while ((hash_mix(q) & mask) != (hash_mix(p) & mask))
+        q++;
+    return q;
+}
+
+TEST(customers_sharing_a_place_keep_their_impressions)
+{
+    shown_t *s = shown_new(64, 1000);
+    uint32_t item = 42, a = 1, b = same_pair(a, a), c = same_pair(a, b);
+    char id[17];
+    const int64_t t = 5000000;
+    for (int k = 0; k < 3; k++)
+        shown_put(s, a, &item, 1, t, id);
+    for (int k = 0; k < 3; k++)
+        shown_put(s, b, &item, 1, t + 1000, id);
+    ASSERT(factor(s, a, item, t + 1000) == 0.5f); /* a and b side by side */
+    ASSERT(factor(s, b, item, t + 1000) == 0.5f);
+    for (int k = 0; k < 3; k++)
+        shown_put(s, c, &item, 1, t + 2000, id);
+    ASSERT(factor(s, a, item, t + 2000) == 1.0f); /* a's was recorded to longest ago */
+    ASSERT(factor(s, b, item, t + 2000) == 0.5f);
+    ASSERT(factor(s, c, item, t + 2000) == 0.5f);
+    shown_put(s, a, &item, 1, t + 3000, id); /* a comes back: b's is now the oldest */
+    ASSERT(factor(s, b, item, t + 3000) == 1.0f);
+    ASSERT(factor(s, c, item, t + 3000) == 0.5f);
+    shown_free(s);
+}
+
 TEST_MAIN(TEST_ENTRY(an_answer_is_found_under_its_rec_id_until_the_ring_forgets_it),
-          TEST_ENTRY(answers_written_and_read_at_once_are_never_mixed))
+          TEST_ENTRY(answers_written_and_read_at_once_are_never_mixed),
+          TEST_ENTRY(items_shown_again_and_again_are_demoted_per_customer),
+          TEST_ENTRY(customers_sharing_a_place_keep_their_impressions))

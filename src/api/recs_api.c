@@ -5,6 +5,7 @@
 
 #include "../rank/recs.h"
 #include "../rank/shown.h"
+#include "../util/prefetch.h"
 #include "../util/timeutil.h"
 
 #include <ctype.h>
@@ -223,14 +224,16 @@ static void resolve_query(srv_t *srv, query_t *q)
     q->f.nexclude = n;
 }
 
+/* The pieces of a reason go straight into the answer, escaped where they come from the
+ * catalog (a buffer of its own per reason was an allocation per item of every answer). */
 static void put_title(const state_t *st, uint32_t item, buf_t *b)
 {
     if (st->item[item].title) {
-        buf_append(b, st->item[item].title, st->item[item].title_len);
+        buf_put_json_body(b, st->item[item].title, st->item[item].title_len);
     } else {
         size_t n;
         const char *s = intern_str(st->items, item, &n);
-        buf_append(b, s, n);
+        buf_put_json_body(b, s, n);
     }
 }
 
@@ -240,66 +243,65 @@ static void put_category_name(const state_t *st, uint32_t cat, buf_t *b)
     const char *s = intern_str(st->categories, cat, &n);
     const char *slash = s ? memrchr(s, '/', n) : NULL;
     if (slash)
-        buf_append(b, slash + 1, n - (size_t)(slash + 1 - s));
+        buf_put_json_body(b, slash + 1, n - (size_t)(slash + 1 - s));
     else if (s)
-        buf_append(b, s, n);
+        buf_put_json_body(b, s, n);
 }
 
-static void put_reason(const state_t *st, const rec_hit_t *h, buf_t *out)
+/* Appends the reason as a JSON string; the literal parts need no escaping. */
+static void put_reason(const state_t *st, const rec_hit_t *h, buf_t *r)
 {
-    buf_t r;
-    buf_init(&r);
+    buf_puts(r, "\"");
     switch (h->why) {
-    case WHY_VIEWED_WITH: buf_puts(&r, "viewed together with "), put_title(st, h->ref, &r); break;
-    case WHY_BOUGHT_WITH: buf_puts(&r, "bought together with "), put_title(st, h->ref, &r); break;
-    case WHY_CATEGORY: buf_puts(&r, "popular in "), put_category_name(st, h->ref, &r); break;
+    case WHY_VIEWED_WITH: buf_puts(r, "viewed together with "), put_title(st, h->ref, r); break;
+    case WHY_BOUGHT_WITH: buf_puts(r, "bought together with "), put_title(st, h->ref, r); break;
+    case WHY_CATEGORY: buf_puts(r, "popular in "), put_category_name(st, h->ref, r); break;
     case WHY_TRENDING:
         if (h->ref == INTERN_NONE)
-            buf_puts(&r, "trending now");
+            buf_puts(r, "trending now");
         else
-            buf_puts(&r, "trending in "), put_category_name(st, h->ref, &r);
+            buf_puts(r, "trending in "), put_category_name(st, h->ref, r);
         break;
     case WHY_POPULAR:
         if (h->ref == INTERN_NONE)
-            buf_puts(&r, "popular now");
+            buf_puts(r, "popular now");
         else
-            buf_puts(&r, "popular in "), put_category_name(st, h->ref, &r);
+            buf_puts(r, "popular in "), put_category_name(st, h->ref, r);
         break;
     case WHY_BUY_AGAIN:
         if (h->ref > 1)
-            buf_printf(&r, "you bought this %u times", h->ref);
+            buf_printf(r, "you bought this %u times", h->ref);
         else
-            buf_puts(&r, "you bought this before");
+            buf_puts(r, "you bought this before");
         break;
     case WHY_CONTENT:
         if (h->ref == INTERN_NONE)
-            buf_puts(&r, "like what you looked at");
+            buf_puts(r, "like what you looked at");
         else
-            buf_puts(&r, "resembles "), put_title(st, h->ref, &r);
+            buf_puts(r, "resembles "), put_title(st, h->ref, r);
         break;
     case WHY_NEXT:
         if (h->ref == INTERN_NONE)
-            buf_puts(&r, "what customers go on to next");
+            buf_puts(r, "what customers go on to next");
         else
-            buf_puts(&r, "often comes next after "), put_title(st, h->ref, &r);
+            buf_puts(r, "often comes next after "), put_title(st, h->ref, r);
         break;
     case WHY_SIMILAR_TO:
     case WHY_CHOSEN_WITH:
     case WHY_TASTE:
         if (h->ref == INTERN_NONE) {
-            buf_puts(&r, "picked for you from what you did");
+            buf_puts(r, "picked for you from what you did");
             break;
         }
-        buf_puts(&r, h->why == WHY_SIMILAR_TO    ? "similar to "
-                     : h->why == WHY_CHOSEN_WITH ? "customers who chose "
-                                                 : "matches your interest in ");
-        put_title(st, h->ref, &r);
+        buf_puts(r, h->why == WHY_SIMILAR_TO    ? "similar to "
+                    : h->why == WHY_CHOSEN_WITH ? "customers who chose "
+                                                : "matches your interest in ");
+        put_title(st, h->ref, r);
         if (h->why == WHY_CHOSEN_WITH)
-            buf_puts(&r, " also chose this");
+            buf_puts(r, " also chose this");
         break;
     }
-    buf_put_json_str(out, r.data ? r.data : "", r.len);
-    buf_free(&r);
+    buf_puts(r, "\"");
 }
 
 /* Renders hits (lock held), records them, answers. */
@@ -307,15 +309,27 @@ static void reply_hits(h2o_req_t *req, srv_t *srv, const char *scenario, const r
                        uint32_t profile)
 {
     state_t *st = srv->st;
-    uint32_t ids[MAX_N];
+    uint32_t ids[MAX_N] = {0};
     for (size_t i = 0; i < n; i++)
         ids[i] = hits[i].item;
+    /* What the answer's text reads is two dependent misses per item (its id's offset,
+     * then the id; the record of the item a reason names, then its title): the first
+     * steps are asked for here, the second after recording the answer, which has misses
+     * of its own to overlap with them. */
+    uint32_t named[MAX_N];
+    size_t nnamed = 0;
     for (size_t i = 0; i < n; i++) /* the items the reasons name */
         if (hits[i].ref < intern_count(st->items) && hits[i].why != WHY_CATEGORY && hits[i].why != WHY_TRENDING &&
-            hits[i].why != WHY_POPULAR && hits[i].why != WHY_BUY_AGAIN)
+            hits[i].why != WHY_POPULAR && hits[i].why != WHY_BUY_AGAIN) {
             __builtin_prefetch(&st->item[hits[i].ref]);
+            named[nnamed++] = hits[i].ref;
+        }
+    intern_prefetch_offsets(st->items, ids, n);
     char rec_id[17];
     shown_put(srv->shown, profile, ids, n, time_now_ms(), rec_id);
+    for (size_t i = 0; i < nnamed; i++)
+        if (st->item[named[i]].title)
+            __builtin_prefetch(st->item[named[i]].title);
     intern_prefetch_strs(st->items, ids, n);
     buf_t b;
     buf_init(&b);
@@ -381,7 +395,10 @@ void api_recommend(h2o_req_t *req, const char *user_id)
         p = st_user_profile(st, q->user, strlen(q->user));
     if (!p && q->has_session)
         p = st_session_profile(st, q->session, strlen(q->session));
+    if (p) /* read a little later: its lines are asked for now */
+        prefetch_span(p, sizeof *p);
     uint32_t pid = p ? (uint32_t)(p - st->prof) : PROF_NONE;
+    shown_prefetch(srv->shown, pid); /* read when the answer is ordered, written when sent */
     int64_t now = stream_now(st);
     q->f.impressions = srv->shown;
     q->f.profile = pid;

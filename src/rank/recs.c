@@ -6,6 +6,7 @@
 
 #include "../util/flags.h"
 #include "../util/hash.h"
+#include "../util/prefetch.h"
 #include "../util/timeutil.h"
 
 #include <math.h>
@@ -543,6 +544,9 @@ static size_t finish_lazy(const state_t *st, const prof_t *p, const rec_filter_t
             for (size_t j = next; j < next + c; j++) {
                 h[n] = (hent_t){hits[order[j]].score, order[j]};
                 heap_up(h, n++, hits, seed);
+                /* Its filter record is read when it comes to the top: a miss, asked now. */
+                if (hits[order[j]].item < intern_count(st->items))
+                    __builtin_prefetch(&st->filt[hits[order[j]].item]);
             }
             next += c;
             hi = lo;
@@ -566,8 +570,6 @@ static size_t finish_lazy(const state_t *st, const prof_t *p, const rec_filter_t
         while (n && nb < FINISH_BATCH && !(h[0].at & HEAP_FINAL)) {
             at[nb] = h[0].at;
             items[nb] = hits[h[0].at].item;
-            if (items[nb] < intern_count(st->items))
-                __builtin_prefetch(&st->filt[items[nb]]); /* a miss each: overlap them */
             nb++;
             h[0] = h[--n];
             heap_down(h, n, 0, hits, seed);
@@ -1330,6 +1332,8 @@ static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, 
     size_t nhist = 0, ncooc = 0; /* co-occurrence's proposals */
     bloom_t bloom;
     recent_bloom(p, &bloom);
+    if (p && p->nbought) /* searched for each candidate that makes it to the filters */
+        prefetch_span(p->bought, (p->nbought < 32 ? p->nbought : 32) * sizeof *p->bought);
     if (p) {
         /* Neighbours of what the customer did last, newest first and weighted by how
          * much each kind of event says. An item seen, carted and bought is one seed with

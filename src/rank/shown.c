@@ -20,26 +20,44 @@ typedef struct {
     uint32_t items[SHOWN_MAX_ITEMS];
 } entry_t;
 
+/* A customer's impressions: one bucket of two cache lines, the items shown to them most
+ * recently, each with how often and when last. An answer reads and writes one bucket (a
+ * table keyed by customer and item cost it a cache miss per candidate). A customer's
+ * bucket is one of a pair, so that two customers who land on the same place both keep
+ * theirs; a third takes over the one recorded to longest ago. */
 typedef struct {
-    uint32_t profile, item;
-    uint32_t count;
-    uint32_t last_s;
-} impression_t;
+    uint32_t profile;                       /* owner; UINT32_MAX: none */
+    uint32_t used_s;                        /* when last recorded to */
+    uint32_t item[SHOWN_IMPRESSION_WAYS];   /* UINT32_MAX: a free way */
+    uint32_t last_s[SHOWN_IMPRESSION_WAYS]; /* when last shown, seconds */
+    uint8_t count[SHOWN_IMPRESSION_WAYS];   /* showings, saturating at 255 */
+} __attribute__((aligned(128))) impr_bucket_t;
+_Static_assert(sizeof(impr_bucket_t) == 128, "a bucket is two cache lines");
 
-#define IMPR_LOCKS 64 /* stripes of the impression table's locks, by profile (a power of two) */
-_Static_assert(SHOWN_IMPRESSION_SLOTS % IMPR_LOCKS == 0, "stripes share the table evenly");
+#define IMPR_LOCKS 64 /* stripes of the buckets' locks (a power of two) */
+_Static_assert(SHOWN_IMPRESSION_CUSTOMERS % IMPR_LOCKS == 0, "stripes share the buckets evenly");
 
 struct shown {
-    /* A profile's impressions are all under the lock of its stripe, so that answers to
-     * different customers do not queue for one lock while each reads a dozen or more
-     * slots of a 4 MiB table (a cache miss each). */
+    /* A bucket is only ever touched under its stripe's lock, so that answers to different
+     * customers seldom queue for one lock. */
     pthread_mutex_t impr_mu[IMPR_LOCKS];
-    impression_t *impr; /* SHOWN_IMPRESSION_SLOTS, direct-mapped by (profile, item) */
-    uint32_t run;  /* names this server run */
-    uint32_t next; /* atomic: next sequence number, from 1 (0 and SLOT_BUSY are skipped) */
+    impr_bucket_t *impr; /* SHOWN_IMPRESSION_CUSTOMERS, in pairs chosen by profile */
+    uint32_t run;        /* names this server run */
+    uint32_t next;       /* atomic: next sequence number, from 1 (0 and SLOT_BUSY are skipped) */
     size_t cap;
     entry_t *e;
 };
+
+static void clear_bucket(impr_bucket_t *b, uint32_t profile)
+{
+    b->profile = profile;
+    b->used_s = 0;
+    for (int w = 0; w < SHOWN_IMPRESSION_WAYS; w++) {
+        b->item[w] = UINT32_MAX;
+        b->last_s[w] = 0;
+        b->count[w] = 0;
+    }
+}
 
 shown_t *shown_new(size_t cap, int64_t now_ms)
 {
@@ -50,11 +68,11 @@ shown_t *shown_new(size_t cap, int64_t now_ms)
     if (!s->e)
         abort();
     s->cap = cap ? cap : 1;
-    s->impr = calloc(SHOWN_IMPRESSION_SLOTS, sizeof *s->impr);
+    s->impr = aligned_alloc(128, SHOWN_IMPRESSION_CUSTOMERS * sizeof *s->impr);
     if (!s->impr)
         abort();
-    for (size_t i = 0; i < SHOWN_IMPRESSION_SLOTS; i++)
-        s->impr[i].profile = UINT32_MAX;
+    for (size_t i = 0; i < SHOWN_IMPRESSION_CUSTOMERS; i++)
+        clear_bucket(&s->impr[i], UINT32_MAX);
     s->run = (uint32_t)hash_mix((uint64_t)now_ms ^ ((uint64_t)(uintptr_t)s << 16));
     s->next = 1;
     for (int i = 0; i < IMPR_LOCKS; i++)
@@ -73,28 +91,73 @@ void shown_free(shown_t *s)
     free(s);
 }
 
-static size_t stripe_of(uint32_t profile)
+/* The first of profile's pair of buckets. */
+static size_t pair_of(uint32_t profile)
 {
-    return (size_t)(hash_mix(profile) % IMPR_LOCKS);
+    return (size_t)(hash_mix(profile) & (SHOWN_IMPRESSION_CUSTOMERS / 2 - 1)) * 2;
 }
 
-/* Each stripe owns its own part of the table, so that a slot is only ever touched under
- * its stripe's lock. */
-static impression_t *slot_of(shown_t *s, uint32_t profile, uint32_t item)
+void shown_prefetch(shown_t *s, uint32_t profile)
 {
-    const size_t per = SHOWN_IMPRESSION_SLOTS / IMPR_LOCKS;
-    return &s->impr[stripe_of(profile) * per + (hash_mix((uint64_t)profile << 32 | item) & (per - 1))];
+    if (profile == UINT32_MAX)
+        return;
+    const char *b = (const char *)&s->impr[pair_of(profile)];
+    for (size_t off = 0; off < 2 * sizeof(impr_bucket_t); off += 64)
+        __builtin_prefetch(b + off);
 }
 
-/* Locks profile's stripe, the slots of items[0..n) asked of the cache first (so that
- * their misses overlap, outside the lock). */
-static pthread_mutex_t *impr_lock(shown_t *s, uint32_t profile, const uint32_t *items, size_t n)
+/* Locks profile's pair of buckets; returns the one it owns, NULL when neither. The
+ * stripe's lock is *mu; *pair is the pair's first bucket. */
+static impr_bucket_t *impr_lock(shown_t *s, uint32_t profile, pthread_mutex_t **mu, impr_bucket_t **pair)
 {
-    for (size_t i = 0; i < n; i++)
-        __builtin_prefetch(slot_of(s, profile, items[i]));
-    pthread_mutex_t *mu = &s->impr_mu[stripe_of(profile)];
-    pthread_mutex_lock(mu);
-    return mu;
+    size_t i = pair_of(profile);
+    *mu = &s->impr_mu[(i / 2) & (IMPR_LOCKS - 1)];
+    pthread_mutex_lock(*mu);
+    *pair = &s->impr[i];
+    return s->impr[i].profile == profile       ? &s->impr[i]
+           : s->impr[i + 1].profile == profile ? &s->impr[i + 1]
+                                               : NULL;
+}
+
+/* The way holding item, or -1. */
+static int way_of(const impr_bucket_t *b, uint32_t item)
+{
+    for (int w = 0; w < SHOWN_IMPRESSION_WAYS; w++)
+        if (b->item[w] == item)
+            return w;
+    return -1;
+}
+
+static int remembered(const impr_bucket_t *b, int w, uint32_t now_s)
+{
+    return (int64_t)(now_s - b->last_s[w]) * 1000 < SHOWN_MEMORY_MS;
+}
+
+/* Counts a showing of item: a way of its own, else a free one, else the one shown
+ * longest ago (the fewest showings among equals). */
+static void impr_count(impr_bucket_t *b, uint32_t item, uint32_t now_s)
+{
+    int w = way_of(b, item);
+    if (w >= 0 && remembered(b, w, now_s)) {
+        if (b->count[w] < UINT8_MAX)
+            b->count[w]++;
+        b->last_s[w] = now_s;
+        return;
+    }
+    if (w < 0) {
+        w = 0;
+        for (int v = 0; v < SHOWN_IMPRESSION_WAYS; v++) {
+            if (b->item[v] == UINT32_MAX) {
+                w = v;
+                break;
+            }
+            if (b->last_s[v] < b->last_s[w] || (b->last_s[v] == b->last_s[w] && b->count[v] < b->count[w]))
+                w = v;
+        }
+    }
+    b->item[w] = item;
+    b->count[w] = 1;
+    b->last_s[w] = now_s;
 }
 
 void shown_put(shown_t *s, uint32_t profile, const uint32_t *items, size_t n, int64_t now_ms, char id[17])
@@ -103,16 +166,17 @@ void shown_put(shown_t *s, uint32_t profile, const uint32_t *items, size_t n, in
         n = SHOWN_MAX_ITEMS;
     uint32_t now_s = (uint32_t)(now_ms / 1000);
     if (profile != UINT32_MAX) {
-        pthread_mutex_t *mu = impr_lock(s, profile, items, n);
-        for (size_t i = 0; i < n; i++) {
-            impression_t *im = slot_of(s, profile, items[i]);
-            if (im->profile == profile && im->item == items[i] &&
-                (int64_t)(now_s - im->last_s) * 1000 < SHOWN_MEMORY_MS)
-                im->count++;
-            else
-                *im = (impression_t){profile, items[i], 1, now_s};
-            im->last_s = now_s;
+        pthread_mutex_t *mu;
+        impr_bucket_t *pair, *b = impr_lock(s, profile, &mu, &pair);
+        if (!b) { /* the pair's free bucket, else the one recorded to longest ago */
+            b = pair[1].used_s < pair[0].used_s ? &pair[1] : &pair[0];
+            clear_bucket(b, profile);
         }
+        b->used_s = now_s;
+        /* The top of an answer is what it shows most: past the bucket's ways, the rest
+         * would only push those out. */
+        for (size_t i = 0; i < n && i < SHOWN_IMPRESSION_WAYS; i++)
+            impr_count(b, items[i], now_s);
         pthread_mutex_unlock(mu);
     }
     uint32_t seq;
@@ -123,8 +187,8 @@ void shown_put(shown_t *s, uint32_t profile, const uint32_t *items, size_t n, in
     /* Claim the slot. Another writer holds it only if the ring went round once while it
      * wrote: then this answer is simply not remembered, like one the ring forgot. */
     uint32_t old = __atomic_load_n(&e->seq, __ATOMIC_RELAXED);
-    if (old != SLOT_BUSY && __atomic_compare_exchange_n(&e->seq, &old, SLOT_BUSY, 0, __ATOMIC_RELAXED,
-                                                        __ATOMIC_RELAXED)) {
+    if (old != SLOT_BUSY &&
+        __atomic_compare_exchange_n(&e->seq, &old, SLOT_BUSY, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
         __atomic_thread_fence(__ATOMIC_RELEASE); /* BUSY is seen before any new item */
         e->profile = profile;
         e->n = (uint8_t)n;
@@ -170,28 +234,34 @@ int shown_get(shown_t *s, const char *id, uint32_t *items, uint32_t *profile)
 
 void shown_engaged(shown_t *s, uint32_t profile, uint32_t item)
 {
-    pthread_mutex_t *mu = impr_lock(s, profile, &item, 1);
-    impression_t *im = slot_of(s, profile, item);
-    if (im->profile == profile && im->item == item)
-        im->profile = UINT32_MAX;
+    pthread_mutex_t *mu;
+    impr_bucket_t *pair, *b = impr_lock(s, profile, &mu, &pair);
+    int w = b ? way_of(b, item) : -1;
+    if (w >= 0) {
+        b->item[w] = UINT32_MAX;
+        b->count[w] = 0;
+        b->last_s[w] = 0;
+    }
     pthread_mutex_unlock(mu);
 }
 
-void shown_demote(shown_t *s, uint32_t profile, const uint32_t *items, float *scores, size_t n, int64_t now_ms)
+void shown_demote(shown_t *s, uint32_t profile, const uint32_t *items, float *scores, size_t n,
+                  int64_t now_ms)
 {
-    if (profile == UINT32_MAX)
+    if (profile == UINT32_MAX || !n)
         return;
     uint32_t now_s = (uint32_t)(now_ms / 1000);
-    pthread_mutex_t *mu = impr_lock(s, profile, items, n);
-    for (size_t i = 0; i < n; i++) {
-        impression_t *im = slot_of(s, profile, items[i]);
-        if (im->profile != profile || im->item != items[i] || im->count <= SHOWN_REPEAT_FREE ||
-            (int64_t)(now_s - im->last_s) * 1000 >= SHOWN_MEMORY_MS)
-            continue;
-        /* Halved per extra showing, down to 2^-20: it goes behind everything else, but an
-         * answer of items all shown too often is still an answer, not an empty list. */
-        uint32_t extra = im->count - SHOWN_REPEAT_FREE;
-        scores[i] *= 1.0f / (float)(1u << (extra > 20 ? 20 : extra));
-    }
+    pthread_mutex_t *mu;
+    impr_bucket_t *pair, *b = impr_lock(s, profile, &mu, &pair);
+    if (b)
+        for (size_t i = 0; i < n; i++) {
+            int w = way_of(b, items[i]);
+            if (w < 0 || b->count[w] <= SHOWN_REPEAT_FREE || !remembered(b, w, now_s))
+                continue;
+            /* Halved per extra showing, down to 2^-20: it goes behind everything else, but
+             * an answer of items all shown too often is still an answer, not an empty list. */
+            uint32_t extra = b->count[w] - SHOWN_REPEAT_FREE;
+            scores[i] *= 1.0f / (float)(1u << (extra > 20 ? 20 : extra));
+        }
     pthread_mutex_unlock(mu);
 }

@@ -101,11 +101,11 @@ static int plain8(uint64_t x)
     return !(ctl | q | bs);
 }
 
-size_t json_escape_to(char *out, const char *s, size_t n)
+/* The escaped bytes of s, without the quotes. */
+static size_t escape_body(char *out, const char *s, size_t n)
 {
     static const char hex[] = "0123456789ABCDEF"; /* as jansson writes */
     char *o = out;
-    *o++ = '"';
     for (size_t i = 0; i < n; i++) {
         uint64_t x;
         while (i + 8 <= n && (memcpy(&x, s + i, 8), plain8(x))) { /* titles are mostly plain */
@@ -137,14 +137,28 @@ size_t json_escape_to(char *out, const char *s, size_t n)
             *o++ = hex[c & 15];
         }
     }
-    *o++ = '"';
     return (size_t)(o - out);
+}
+
+size_t json_escape_to(char *out, const char *s, size_t n)
+{
+    out[0] = '"';
+    size_t len = 1 + escape_body(out + 1, s, n);
+    out[len++] = '"';
+    return len;
 }
 
 void buf_put_json_str(buf_t *b, const char *s, size_t n)
 {
     buf_reserve(b, 6 * n + 2);
     b->len += json_escape_to(b->data + b->len, s, n);
+    b->data[b->len] = '\0';
+}
+
+void buf_put_json_body(buf_t *b, const char *s, size_t n)
+{
+    buf_reserve(b, 6 * n);
+    b->len += escape_body(b->data + b->len, s, n);
     b->data[b->len] = '\0';
 }
 

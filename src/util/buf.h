@@ -41,6 +41,8 @@ void buf_put_varint(buf_t *b, uint64_t v);
 void buf_put_str(buf_t *b, const char *s, size_t n);
 /* Appends s as a JSON string literal, quotes included. */
 void buf_put_json_str(buf_t *b, const char *s, size_t n);
+/* The same without the quotes: a piece of a string literal the caller opens and closes. */
+void buf_put_json_body(buf_t *b, const char *s, size_t n);
 /* Appends v as printf's "%.6g" writes it (scores in answers: printf was a tenth of an
  * answer's CPU). */
 void buf_put_g6(buf_t *b, double v);

@@ -127,11 +127,15 @@ void intern_prefetch_entry(const intern_t *t, const char *s, size_t n)
         __builtin_prefetch(t->arena + (uint64_t)sl.entry * ENTRY_ALIGN);
 }
 
-void intern_prefetch_strs(const intern_t *t, const uint32_t *ids, size_t n)
+void intern_prefetch_offsets(const intern_t *t, const uint32_t *ids, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         if (ids[i] < t->count)
             __builtin_prefetch(&t->offs[ids[i]]);
+}
+
+void intern_prefetch_strs(const intern_t *t, const uint32_t *ids, size_t n)
+{
     for (size_t i = 0; i < n; i++)
         if (ids[i] < t->count)
             __builtin_prefetch(t->arena + t->offs[ids[i]]);

@@ -21,8 +21,11 @@ void intern_prefetch(const intern_t *t, const char *s, size_t n);
 /* The second step: once the slot is in the cache, starts bringing in the string entry it
  * points to (the look-up's other wait). */
 void intern_prefetch_entry(const intern_t *t, const char *s, size_t n);
-/* Starts bringing the strings of ids[0..n) into the cache (two dependent misses each:
- * overlapped for all of them), for intern_str on each soon after. */
+/* Starts bringing the strings of ids[0..n) into the cache for intern_str on each soon
+ * after: two dependent misses each, so in two steps. The first brings their offsets;
+ * the second, taken once those have come (other work between), reads them and brings
+ * the strings. */
+void intern_prefetch_offsets(const intern_t *t, const uint32_t *ids, size_t n);
 void intern_prefetch_strs(const intern_t *t, const uint32_t *ids, size_t n);
 /* Returns the id of s or INTERN_NONE. */
 uint32_t intern_get(const intern_t *t, const char *s, size_t n);
