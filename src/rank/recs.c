@@ -400,41 +400,56 @@ static size_t rank_all(const state_t *st, const prof_t *p, const rec_filter_t *f
     return e.m;
 }
 
-/* The best-first order of finish's heap: score, then item (or a seeded hash of it). */
+/* The best-first order of finish's heap: score, then item (or a seeded hash of it),
+ * packed into one key so that a comparison is one branch-free compare: the score's bits
+ * (positive floats order as their bits do) above the tie-break's inverse. With a seed,
+ * the tie-break is the top half of the item's seeded hash; keys equal there (two items
+ * of one score, one in four billion) go on to the whole hash, as the full sort does. */
 typedef struct {
-    float score;
+    uint64_t key;
     uint32_t at; /* index in hits, | HEAP_FINAL once filters, rules and anti-repetition are applied */
 } hent_t;
 
 #define HEAP_FINAL 0x80000000u
 
+static hent_t hent(float score, uint32_t at, const rec_hit_t *hits, uint64_t seed)
+{
+    uint32_t bits, item = hits[at & ~HEAP_FINAL].item;
+    memcpy(&bits, &score, sizeof bits);
+    uint32_t tie = seed ? (uint32_t)(hash_mix(seed ^ item) >> 32) : item;
+    return (hent_t){(uint64_t)bits << 32 | (UINT32_MAX - tie), at};
+}
+
+static float hent_score(const hent_t *x)
+{
+    uint32_t bits = (uint32_t)(x->key >> 32);
+    float s;
+    memcpy(&s, &bits, sizeof s);
+    return s;
+}
+
 static int hent_before(const hent_t *x, const hent_t *y, const rec_hit_t *hits, uint64_t seed)
 {
-    if (x->score != y->score)
-        return x->score > y->score;
+    if (__builtin_expect(x->key != y->key || !seed, 1))
+        return x->key > y->key;
     uint32_t a = hits[x->at & ~HEAP_FINAL].item, b = hits[y->at & ~HEAP_FINAL].item;
-    if (seed) {
-        uint64_t ha = hash_mix(seed ^ a), hb = hash_mix(seed ^ b);
-        if (ha != hb)
-            return ha < hb;
-    }
-    return a < b;
+    uint64_t ha = hash_mix(seed ^ a), hb = hash_mix(seed ^ b);
+    return ha != hb ? ha < hb : a < b;
 }
 
 static void heap_down(hent_t *h, size_t n, size_t i, const rec_hit_t *hits, uint64_t seed)
 {
     for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < n && hent_before(&h[l], &h[m], hits, seed))
-            m = l;
-        if (r < n && hent_before(&h[r], &h[m], hits, seed))
-            m = r;
-        if (m == i)
+        size_t l = 2 * i + 1;
+        if (l >= n)
+            return;
+        size_t c = l + (l + 1 < n && hent_before(&h[l + 1], &h[l], hits, seed)); /* the better child */
+        if (!hent_before(&h[c], &h[i], hits, seed))
             return;
         hent_t t = h[i];
-        h[i] = h[m];
-        h[m] = t;
-        i = m;
+        h[i] = h[c];
+        h[c] = t;
+        i = c;
     }
 }
 
@@ -537,12 +552,12 @@ static size_t finish_lazy(const state_t *st, const prof_t *p, const rec_filter_t
     emit_t e = {.ncats = 0, .skipped = 0, .m = 0};
     size_t n = 0;
     while (e.m < cap) {
-        if (hi > bmin && (!n || ((h[0].at & HEAP_FINAL) && h[0].score < floor))) {
+        if (hi > bmin && (!n || ((h[0].at & HEAP_FINAL) && hent_score(&h[0]) < floor))) {
             uint32_t lo = hi, c = 0; /* the next slice */
             while (lo > bmin && c < FINISH_SLICE)
                 c += count[--lo];
             for (size_t j = next; j < next + c; j++) {
-                h[n] = (hent_t){hits[order[j]].score, order[j]};
+                h[n] = hent(hits[order[j]].score, order[j], hits, seed);
                 heap_up(h, n++, hits, seed);
                 /* Its filter record is read when it comes to the top: a miss, asked now. */
                 if (hits[order[j]].item < intern_count(st->items))
@@ -557,7 +572,7 @@ static size_t finish_lazy(const state_t *st, const prof_t *p, const rec_filter_t
             break;
         if (h[0].at & HEAP_FINAL) {
             rec_hit_t x = hits[h[0].at & ~HEAP_FINAL];
-            x.score = h[0].score;
+            x.score = hent_score(&h[0]);
             h[0] = h[--n];
             heap_down(h, n, 0, hits, seed);
             emit(st, f, &e, &x, out);
@@ -590,7 +605,7 @@ static size_t finish_lazy(const state_t *st, const prof_t *p, const rec_filter_t
             shown_demote(f->impressions, f->profile, items, score, kept, f->wall_ms);
         for (size_t b = 0; b < kept; b++)
             if (score[b] > 0) {
-                h[n] = (hent_t){score[b], at[b] | HEAP_FINAL};
+                h[n] = hent(score[b], at[b] | HEAP_FINAL, hits, seed);
                 heap_up(h, n++, hits, seed);
             }
     }
