@@ -376,6 +376,10 @@ void api_recommend(h2o_req_t *req, const char *user_id)
     query_t *q = malloc(sizeof *q);
     if (!q)
         abort();
+    ms_set_t *models = srv_models(srv); /* the set this answer uses, even if a new one comes */
+    pthread_rwlock_rdlock(&srv->st->lock);
+    if (user_id) /* its table slot comes while the query is parsed */
+        intern_prefetch(srv->st->users, user_id, strlen(user_id));
     if (parse_query(req, q, "for_you", srv->cfg.diversity) != 0)
         goto out;
     if (user_id) {
@@ -384,8 +388,6 @@ void api_recommend(h2o_req_t *req, const char *user_id)
     }
     rec_hit_t hits[MAX_N];
     size_t n = 0;
-    ms_set_t *models = srv_models(srv); /* the set this answer uses, even if a new one comes */
-    pthread_rwlock_rdlock(&srv->st->lock);
     resolve_query(srv, q);
     state_t *st = srv->st;
     /* The customer's profile; else the visit's (anonymous, or not yet merged); unknown
@@ -411,9 +413,9 @@ void api_recommend(h2o_req_t *req, const char *user_id)
             n = rec_for_you(st, srv->cache, models, &srv->cfg.blend, p, &q->f, now, hits, (size_t)q->n);
     }
     reply_hits(req, srv, q->scenario, hits, n, pid);
+out:
     pthread_rwlock_unlock(&srv->st->lock);
     ms_release(models);
-out:
     free(q);
 }
 

@@ -470,7 +470,9 @@ static int setup_threads(srv_t *srv)
     /* The body limit is enforced by the handler (JSON 413); h2o's own cap, which
      * answers in plain text, sits above it so that only absurd bodies meet it. */
     srv->h2o.max_request_entity_size = cfg->max_body * 2 + (1u << 20);
-    srv->h2o.server_name = h2o_iovec_init(H2O_STRLIT("aisle"));
+    /* No Server header: it names the software to anyone probing, and h2o formats it
+     * with sprintf on every response. */
+    srv->h2o.server_name = h2o_iovec_init(H2O_STRLIT(""));
     h2o_hostconf_t *host = h2o_config_register_host(&srv->h2o, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     h2o_handler_t *handler = h2o_create_handler(path, sizeof(*handler));
