@@ -104,6 +104,16 @@ TEST(json_escape_matches_the_byte_at_a_time_definition)
         size_t wn = escape_ref(want, s, n), gn = json_escape_to(got, (const char *)s, n);
         ASSERT_EQ(gn, wn);
         ASSERT(memcmp(got, want, wn) == 0);
+        if (t % 100 == 0) { /* the unquoted form, appended to what a buffer holds */
+            buf_t b;
+            buf_init(&b);
+            buf_puts(&b, "\"x");
+            buf_put_json_body(&b, (const char *)s, n);
+            ASSERT_EQ(b.len, wn - 2 + 2);
+            ASSERT(memcmp(b.data + 2, want + 1, wn - 2) == 0);
+            ASSERT(b.data[b.len] == '\0');
+            buf_free(&b);
+        }
     }
 }
 

@@ -309,7 +309,7 @@ static void reply_hits(h2o_req_t *req, srv_t *srv, const char *scenario, const r
                        uint32_t profile)
 {
     state_t *st = srv->st;
-    uint32_t ids[MAX_N] = {0};
+    uint32_t ids[MAX_N] = {0}; /* zeroed: gcc cannot see that only ids[0..n) are read */
     for (size_t i = 0; i < n; i++)
         ids[i] = hits[i].item;
     /* What the answer's text reads is two dependent misses per item (its id's offset,
