@@ -153,7 +153,7 @@ static void same_state(const state_t *a, const state_t *b)
         ASSERT(memcmp(x->counts, y->counts, sizeof x->counts) == 0);
         ASSERT(x->first_seen_ms == y->first_seen_ms && x->last_seen_ms == y->last_seen_ms);
         ASSERT(x->orders == y->orders && x->last_order == y->last_order && x->units == y->units);
-        ASSERT(x->revenue == y->revenue && x->prof == y->prof);
+        ASSERT(x->revenue == y->revenue && a->user_prof[i] == b->user_prof[i]);
         ASSERT((x->doc == NULL) == (y->doc == NULL));
         ASSERT(!x->doc || (x->doc_len == y->doc_len && memcmp(x->doc, y->doc, x->doc_len + 1) == 0));
     }

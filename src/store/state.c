@@ -93,6 +93,7 @@ void st_free(state_t *st)
     free(st->item);
     free(st->filt);
     free(st->user);
+    free(st->user_prof);
     free(st->session);
     free(st->seen);
     intern_free(st->users);
@@ -146,7 +147,19 @@ static void ensure_item(state_t *st, uint32_t id)
 static void user_init(st_user_t *u)
 {
     u->last_order = INTERN_NONE;
-    u->prof = PROF_NONE;
+}
+
+static void user_prof_init(uint32_t *p)
+{
+    *p = PROF_NONE;
+}
+
+/* Makes room for user id in both user arrays (they grow to the same capacity). */
+static void ensure_user(state_t *st, uint32_t id)
+{
+    uint32_t cap = st->user_cap;
+    ENSURE(st->user_prof, cap, id, user_prof_init);
+    ENSURE(st->user, st->user_cap, id, user_init);
 }
 
 static void session_init(st_session_t *s)
@@ -221,7 +234,7 @@ static uint32_t item_id(state_t *st, const char *s, size_t n)
 static uint32_t user_id(state_t *st, const char *s, size_t n)
 {
     uint32_t id = intern_put(st->users, s, n, NULL);
-    ENSURE(st->user, st->user_cap, id, user_init);
+    ensure_user(st, id);
     return id;
 }
 
@@ -292,9 +305,9 @@ static uint32_t resolve_profile(state_t *st, uint32_t uid, uint32_t sid)
 {
     uint32_t pid = PROF_NONE;
     if (uid != INTERN_NONE) {
-        if (st->user[uid].prof == PROF_NONE)
-            st->user[uid].prof = new_profile(st);
-        pid = st->user[uid].prof;
+        if (st->user_prof[uid] == PROF_NONE)
+            st->user_prof[uid] = new_profile(st);
+        pid = st->user_prof[uid];
     }
     if (sid != INTERN_NONE) {
         st_session_t *s = &st->session[sid];
@@ -384,7 +397,7 @@ static void apply_resolved(state_t *st, const st_ev_t *e)
 
     uint32_t uid = e->uid, sid = e->sid;
     if (uid != INTERN_NONE)
-        ENSURE(st->user, st->user_cap, uid, user_init);
+        ensure_user(st, uid);
     if (sid != INTERN_NONE) {
         ENSURE(st->session, st->session_cap, sid, session_init);
         st_session_t *s = &st->session[sid];
@@ -749,8 +762,10 @@ static void rp_prefetch_records(const state_t *st, const st_ev_t *e)
 {
     if (e->doc)
         return;
-    if (e->uid < st->user_cap)
+    if (e->uid < st->user_cap) {
         prefetch_span(&st->user[e->uid], sizeof st->user[0]);
+        __builtin_prefetch(&st->user_prof[e->uid]);
+    }
     if (e->sid < st->session_cap)
         __builtin_prefetch(&st->session[e->sid]);
     if (e->iid < st->item_cap) {
@@ -763,8 +778,8 @@ static void rp_prefetch_records(const state_t *st, const st_ev_t *e)
  * to log in: a prefetch cannot be wrong, only wasted). */
 static uint32_t rp_guess_profile(const state_t *st, const st_ev_t *e)
 {
-    if (e->uid < st->user_cap && st->user[e->uid].prof != PROF_NONE)
-        return st->user[e->uid].prof;
+    if (e->uid < st->user_cap && st->user_prof[e->uid] != PROF_NONE)
+        return st->user_prof[e->uid];
     if (e->sid < st->session_cap)
         return st->session[e->sid].prof;
     return PROF_NONE;
@@ -828,7 +843,7 @@ static void *replay_worker(void *arg)
             if (i + 2 < n)
                 rp_prefetch_lists(r->st, &b[i + 2]);
             if (e->doc) { /* a customer document, as st_apply's REC_USER_PUT */
-                ENSURE(r->st->user, r->st->user_cap, e->uid, user_init);
+                ensure_user(r->st, e->uid);
                 set_user_doc(&r->st->user[e->uid], e->doc, e->quantity);
             } else {
                 apply_resolved(r->st, e);
@@ -1026,8 +1041,8 @@ uint32_t st_profile_of(const state_t *st, const evt_t *e)
 {
     if (e->user_id.p) {
         uint32_t uid = intern_get(st->users, e->user_id.p, e->user_id.n);
-        if (uid != INTERN_NONE && st->user[uid].prof != PROF_NONE)
-            return st->user[uid].prof;
+        if (uid != INTERN_NONE && st->user_prof[uid] != PROF_NONE)
+            return st->user_prof[uid];
     }
     if (e->session_id.p) {
         uint32_t sid = intern_get(st->sessions, e->session_id.p, e->session_id.n);
@@ -1230,8 +1245,8 @@ int st_user_json(const state_t *st, const char *id, size_t n, buf_t *out)
     buf_printf(out,
                ",\"engagement\":{\"score\":%.1f,\"recency_days\":%.2f,\"frequency_orders\":%u,\"monetary\":%.2f}",
                100 * (0.4 * r + 0.3 * f + 0.3 * m), u->last_seen_ms ? days : -1.0, u->orders, u->revenue);
-    if (u->prof != PROF_NONE)
-        profile_json(st, &st->prof[u->prof], now, out);
+    if (st->user_prof[uid] != PROF_NONE)
+        profile_json(st, &st->prof[st->user_prof[uid]], now, out);
     buf_puts(out, "}}");
     return 0;
 }
@@ -1239,9 +1254,9 @@ int st_user_json(const state_t *st, const char *id, size_t n, buf_t *out)
 const prof_t *st_user_profile(const state_t *st, const char *id, size_t n)
 {
     uint32_t uid = intern_get(st->users, id, n);
-    if (uid == INTERN_NONE || st->user[uid].prof == PROF_NONE)
+    if (uid == INTERN_NONE || st->user_prof[uid] == PROF_NONE)
         return NULL;
-    return &st->prof[st->user[uid].prof];
+    return &st->prof[st->user_prof[uid]];
 }
 
 const prof_t *st_session_profile(const state_t *st, const char *id, size_t n)
@@ -1262,7 +1277,7 @@ size_t st_memory(const state_t *st)
         cats += (size_t)st->cat_items[i].cap * sizeof(uint32_t);
     return intern_bytes(st->users) + intern_bytes(st->items) + intern_bytes(st->sessions) +
            intern_bytes(st->categories) + intern_bytes(st->brands) + intern_bytes(st->orders) +
-           (size_t)st->item_cap * (sizeof(st_item_t) + sizeof(st_filt_t)) + (size_t)st->user_cap * sizeof(st_user_t) +
+           (size_t)st->item_cap * (sizeof(st_item_t) + sizeof(st_filt_t)) + (size_t)st->user_cap * (sizeof(st_user_t) + sizeof(uint32_t)) +
            (size_t)st->session_cap * sizeof(st_session_t) + (st->seen_mask + 1) * sizeof(uint64_t) + prof +
            cats + cooc_bytes(st->coview) + cooc_bytes(st->cobuy) + ct_bytes(st->content);
 }

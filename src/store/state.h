@@ -63,7 +63,6 @@ typedef struct {
     uint32_t last_order; /* INTERN_NONE before the first */
     uint32_t units;
     double revenue;
-    uint32_t prof; /* live profile, PROF_NONE until the first event */
 } st_user_t;
 
 typedef struct {
@@ -103,6 +102,10 @@ typedef struct state {
     st_item_t *item;
     st_filt_t *filt; /* by item id, item_cap of them */
     st_user_t *user;
+    /* By user id, as user: the live profile, PROF_NONE until the first event. Apart from
+     * the records (88 bytes each, spread over tens of MiB) because an answer reads only
+     * this of a customer's record: 4 bytes each stay in the cache. */
+    uint32_t *user_prof;
     st_session_t *session;
     uint32_t item_cap, user_cap, session_cap;
     uint32_t live_items;
