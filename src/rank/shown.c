@@ -5,6 +5,7 @@
 #include "shown.h"
 
 #include "../util/hash.h"
+#include "../util/prefetch.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -101,9 +102,7 @@ void shown_prefetch(shown_t *s, uint32_t profile)
 {
     if (profile == UINT32_MAX)
         return;
-    const char *b = (const char *)&s->impr[pair_of(profile)];
-    for (size_t off = 0; off < 2 * sizeof(impr_bucket_t); off += 64)
-        __builtin_prefetch(b + off);
+    prefetch_span(&s->impr[pair_of(profile)], 2 * sizeof(impr_bucket_t)); /* the pair: four lines */
 }
 
 /* Locks profile's pair of buckets; returns the one it owns, NULL when neither. The

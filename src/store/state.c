@@ -834,8 +834,8 @@ static void *replay_worker(void *arg)
         for (uint32_t i = 0; i < n; i++) {
             const st_ev_t *e = &b[i];
             /* What applying the events ahead will read, in three steps, as each step's
-             * addresses come from the one before (the customer's record holds the
-             * profile's number, the profile the items whose lists it updates). */
+             * addresses come from the one before (the customer's user_prof entry holds
+             * the profile's number, the profile the items whose lists it updates). */
             if (i + RP_APPLY_AHEAD < n)
                 rp_prefetch_records(r->st, &b[i + RP_APPLY_AHEAD]);
             if (i + RP_APPLY_AHEAD / 2 < n)
@@ -1277,7 +1277,8 @@ size_t st_memory(const state_t *st)
         cats += (size_t)st->cat_items[i].cap * sizeof(uint32_t);
     return intern_bytes(st->users) + intern_bytes(st->items) + intern_bytes(st->sessions) +
            intern_bytes(st->categories) + intern_bytes(st->brands) + intern_bytes(st->orders) +
-           (size_t)st->item_cap * (sizeof(st_item_t) + sizeof(st_filt_t)) + (size_t)st->user_cap * (sizeof(st_user_t) + sizeof(uint32_t)) +
+           (size_t)st->item_cap * (sizeof(st_item_t) + sizeof(st_filt_t)) +
+           (size_t)st->user_cap * (sizeof(st_user_t) + sizeof(uint32_t)) +
            (size_t)st->session_cap * sizeof(st_session_t) + (st->seen_mask + 1) * sizeof(uint64_t) + prof +
            cats + cooc_bytes(st->coview) + cooc_bytes(st->cobuy) + ct_bytes(st->content);
 }

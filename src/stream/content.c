@@ -624,7 +624,7 @@ size_t ct_search_fresh(const content_t *c, const ct_query_t *q, vec_hit_t *out, 
 void ct_fresh_near_prefetch(const content_t *c, uint32_t item)
 {
     if (item < c->item_cap) {
-        __builtin_prefetch(&c->item[item]);                     /* ct_has reads it first */
+        __builtin_prefetch(&c->item[item]);                  /* ct_has reads it first */
         prefetch_span(&c->near[item], sizeof c->near[item]); /* 72 bytes: two lines */
     }
 }
