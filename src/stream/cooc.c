@@ -41,7 +41,7 @@ static block_t *block(cooc_t *c, uint32_t a)
         while (ncap <= a)
             ncap *= 2;
         block_t **nb = realloc(c->blk, (size_t)ncap * sizeof *nb);
-        float *ni = realloc(c->inv, (size_t)ncap * sizeof *ni);
+        uint16_t *ni = realloc(c->inv, (size_t)ncap * sizeof *ni);
         if (!nb || !ni)
             abort();
         memset(nb + c->cap, 0, (size_t)(ncap - c->cap) * sizeof *nb);
@@ -59,6 +59,19 @@ static block_t *block(cooc_t *c, uint32_t a)
     return c->blk[a];
 }
 
+/* cooc_inv's form of x > 0: clamped to the range, rounded to nearest. */
+static uint16_t inv16(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if (!(x > 0))
+        return 0;
+    if (u < COOC_INV_BASE)
+        return 1;
+    uint32_t h = (u - COOC_INV_BASE + (1u << 12)) >> 13;
+    return (uint16_t)(h > 0xffff ? 0xffff : h);
+}
+
 static uint8_t lightest(const block_t *k)
 {
     int min = 0;
@@ -74,7 +87,7 @@ void cooc_add(cooc_t *c, uint32_t a, uint32_t b, float w)
         return;
     block_t *k = block(c, a);
     k->mass += w;
-    c->inv[a] = 1.0f / sqrtf(k->mass);
+    c->inv[a] = inv16(1.0f / sqrtf(k->mass));
     /* Weights only grow, so the lightest slot changes only when it is the one that grew:
      * the search for it runs then, not on every add. */
     for (int i = 0; i < k->n; i++) {
@@ -142,5 +155,5 @@ void cooc_prefetch_ref(const cooc_t *c, uint32_t a)
 
 size_t cooc_bytes(const cooc_t *c)
 {
-    return (size_t)c->cap * (sizeof(block_t *) + sizeof(float)) + c->nblocks * sizeof(block_t);
+    return (size_t)c->cap * (sizeof(block_t *) + sizeof *c->inv) + c->nblocks * sizeof(block_t);
 }
