@@ -216,3 +216,37 @@ ratio() { awk -v a="$1" -v b="$2" -v d="${3:-2}" 'BEGIN { if (b + 0 == 0) print 
 machine_line() {
   echo "# machine: $(nproc) CPUs, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(uname -sr)"
 }
+
+# server_time BEFORE AFTER ROUTE: from two /metrics snapshots of aisle, the requests of
+# ROUTE in between by the server's own time (handler start to response): the Prometheus
+# bucket bound that holds their p50, p99 and p99.9, and the share above 1 ms. Prints
+# "n=N p50<=A p99<=B p99.9<=C over_1ms=D%" (bounds in ms).
+server_time() {
+  awk -v route="$3" '
+    function grab(line,   b, v) {
+      if (index(line, "aisle_http_request_duration_seconds_bucket{route=\"" route "\",le=\"") != 1) return
+      b = line; sub(/.*le="/, "", b); sub(/".*/, "", b)
+      v = line; sub(/.*} /, "", v)
+      return b SUBSEP v
+    }
+    FNR == 1 { f++ }
+    {
+      r = grab($0); if (r == "") next
+      split(r, kv, SUBSEP)
+      if (f == 1) before[kv[1]] = kv[2]
+      else { if (!(kv[1] in order)) { order[kv[1]] = ++n; le[n] = kv[1] } after[kv[1]] = kv[2] }
+    }
+    END {
+      total = after["+Inf"] - before["+Inf"]
+      if (total <= 0) { print "n=0"; exit }
+      split("0.5 0.99 0.999", qs, " "); split("p50 p99 p99.9", qn, " ")
+      out = "n=" total
+      for (q = 1; q <= 3; q++)
+        for (i = 1; i <= n; i++)
+          if (after[le[i]] - before[le[i]] >= qs[q] * total) {
+            out = out " " qn[q] "<=" (le[i] == "+Inf" ? "inf" : le[i] * 1000); break
+          }
+      over = total - (after["0.001"] - before["0.001"])
+      printf "%s over_1ms=%.3f%%\n", out, 100 * over / total
+    }' "$1" "$2"
+}

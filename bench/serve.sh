@@ -292,8 +292,14 @@ echo "live: computed per request: $live"
 # ---- 6. latency at half of the maximum --------------------------------------------------
 half=$(awk -v r="$best_a" 'BEGIN {printf "%.0f", r / 2}')
 echo "# fixed rate: bench-rate -r $half (50% of the best aisle req/s) -c $CONNECTIONS -d $RATE_SECONDS -w 2, open loop; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+curl -s "$url/metrics" >"$tmp/metrics.0"
 rate_a=$("$RATE" -a "127.0.0.1:$port" -f "$tmp/ids.txt" -P "$apath" -r "$half" -c "$CONNECTIONS" -d "$RATE_SECONDS" -w 2 -s "$SEED")
+curl -s "$url/metrics" >"$tmp/metrics.1"
 echo "$rate_a" | sed 's/^/aisle  /'
+# The server's own time per answer (handler start to response, GET /metrics), the rest
+# of the latency above being the kernel's, the scheduler's and the generator's.
+h_srv=$(server_time "$tmp/metrics.0" "$tmp/metrics.1" recommendations)
+echo "aisle  server time (bucket bounds, ms): $h_srv"
 rate_n=$("$RATE" -a "127.0.0.1:$nport" -f "$tmp/ids.txt" -P "$npath" -r "$half" -c "$CONNECTIONS" -d "$RATE_SECONDS" -w 2 -s "$SEED")
 echo "$rate_n" | sed 's/^/nginx  /'
 ra=$(echo "$rate_a" | grep '^read:') rn=$(echo "$rate_n" | grep '^read:')
@@ -310,9 +316,14 @@ echo "$mix_max" | sed 's/^/max    /'
 mm=$(echo "$mix_max" | grep '^all:')
 mix_half=$(awk -v r="$(field "$mm" rps)" 'BEGIN {printf "%.0f", r / 2}')
 echo "# mixed: open loop at $mix_half req/s (50% of the mixed maximum) -d $RATE_SECONDS -w 2"
+curl -s "$url/metrics" >"$tmp/metrics.2"
 mix_rate=$("$RATE" -a "127.0.0.1:$port" -f "$tmp/ids.txt" -P "$apath" -i "$tmp/items.txt" -W "$WRITE_PCT" -r "$mix_half" \
   -c "$CONNECTIONS" -d "$RATE_SECONDS" -w 2 -s "$((SEED + 2))")
+curl -s "$url/metrics" >"$tmp/metrics.3"
 echo "$mix_rate" | sed 's/^/half   /'
+mh_srv_r=$(server_time "$tmp/metrics.2" "$tmp/metrics.3" recommendations)
+mh_srv_w=$(server_time "$tmp/metrics.2" "$tmp/metrics.3" events)
+echo "half   server time (bucket bounds, ms): reads $mh_srv_r; writes (until durable) $mh_srv_w"
 ev1=$(json_num "$(stats "$url")" total)
 echo "mixed: events.total grew by $((ev1 - ev0)) during the mixed runs"
 mr=$(echo "$mix_max" | grep '^read:') mw=$(echo "$mix_max" | grep '^write:')
@@ -335,6 +346,7 @@ echo "              customers with events only: $(fmt "$act_rps") req/s (p50 $ac
 echo "at 50% max    $(fmt "$h_rps") req/s: p50 ${h_p50}ms p90 ${h_p90}ms p99 ${h_p99}ms p99.9 ${h_p999}ms max ${h_max}ms  [goal p99 <= 1 ms: $(pass "$h_p99" 1 le)]; nginx same rate p99 ${hn_p99}ms"
 echo "mixed max     reads $(fmt "$(field "$mr" rps)")/s p50 $(field "$mr" p50)ms p99 $(field "$mr" p99)ms; writes $(fmt "$(field "$mw" rps)")/s p50 $(field "$mw" p50)ms p99 $(field "$mw" p99)ms"
 echo "mixed 50%     reads $(fmt "$(field "$hr" rps)")/s p50 $(field "$hr" p50)ms p99 $(field "$hr" p99)ms p99.9 $(field "$hr" p99.9)ms; writes $(fmt "$(field "$hw" rps)")/s p50 $(field "$hw" p50)ms p99 $(field "$hw" p99)ms p99.9 $(field "$hw" p99.9)ms"
+echo "server time   at 50% max: $h_srv; mixed 50% reads: $mh_srv_r; writes: $mh_srv_w"
 echo "final stats   events.total=$(json_num "$final" total) profiles=$(json_num "$final" profiles) rss=$(mib "$(json_num "$final" rss_bytes)")MiB"
 
 cat <<EOF
@@ -385,6 +397,9 @@ scheduled send time so stalls are not hidden; $RATE_SECONDS s after 2 s of warm-
 | aisle \`for_you\` | $h_p50 ms | $h_p90 ms | **$h_p99 ms** (goal ≤ 1 ms) | $h_p999 ms |
 | nginx, same rate (generator floor) | $hn_p50 ms | $(field "$rn" p90) ms | $hn_p99 ms | $hn_p999 ms |
 
+The server's own time per answer over the same run (\`GET /metrics\`: handler start to
+response; Prometheus bucket bounds in ms): $h_srv.
+
 **Mixed load**: $((100 - WRITE_PCT))% \`for_you\` + $WRITE_PCT% \`POST /v1/events\` (one new event per request,
 durable: \`--fsync always\`, group commit), $CONNECTIONS connections:
 
@@ -392,5 +407,7 @@ durable: \`--fsync always\`, group commit), $CONNECTIONS connections:
 |---|---|---|---|---|---|---|
 | closed loop (maximum) | $(fmt "$(field "$mr" rps)") | $(field "$mr" p50) ms | $(field "$mr" p99) ms | $(fmt "$(field "$mw" rps)") | $(field "$mw" p50) ms | $(field "$mw" p99) ms |
 | open loop at $(fmt "$mix_half") req/s | $(fmt "$(field "$hr" rps)") | $(field "$hr" p50) ms | $(field "$hr" p99) ms | $(fmt "$(field "$hw" rps)") | $(field "$hw" p50) ms | $(field "$hw" p99) ms |
+
+Server time in the open-loop mixed run: reads $mh_srv_r; writes, until durable, $mh_srv_w.
 ---- end ----
 EOF

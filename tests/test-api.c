@@ -548,7 +548,70 @@ TEST(flags_and_help)
     down();
 }
 
-TEST_MAIN(TEST_ENTRY(batches_longer_than_a_write_chunk_are_applied_and_logged_whole), TEST_ENTRY(connections_are_spread_evenly_over_the_loops), TEST_ENTRY(health_ready_and_routing), TEST_ENTRY(events_object_array_ndjson_and_duplicates),
+/* The value of the /metrics line that starts with name (labels included), or -1. */
+static double metric(const char *body, const char *name)
+{
+    for (const char *at = body; (at = strstr(at, name)); at++)
+        if ((at == body || at[-1] == '\n') && at[strlen(name)] == ' ')
+            return strtod(at + strlen(name) + 1, NULL);
+    return -1;
+}
+
+TEST(metrics_count_each_route_status_and_duration)
+{
+    up();
+    const char *ev = "{\"type\":\"view\",\"user_id\":\"m1\",\"item_id\":\"i1\",\"timestamp\":\"2026-12-01T10:00:00Z\"}";
+    json_decref(http_json(&S, "POST", "/v1/events", ev, 200)); /* durable: counted once the log is */
+    json_decref(http_json(&S, "POST", "/v1/events", ev, 200));
+    expect_event_error("{\"type\":\"view\"}", "missing_field", "user_id");
+    for (int i = 0; i < 3; i++)
+        json_decref(http_json(&S, "GET", "/v1/users/m1/recommendations?n=5", NULL, 200));
+    expect_error("GET", "/nope", NULL, NULL, 0, 404, "not_found", NULL);
+    http_resp_t r;
+    http(&S, "GET", "/metrics", NULL, NULL, 0, &r);
+    ASSERT_EQ(r.status, 200);
+    ASSERT_CONTAINS(r.headers, "content-type: text/plain; version=0.0.4");
+    ASSERT_EQ(metric(r.body, "aisle_http_requests_total{route=\"events\",code=\"2xx\"}"), 2);
+    ASSERT_EQ(metric(r.body, "aisle_http_requests_total{route=\"events\",code=\"4xx\"}"), 1);
+    ASSERT_EQ(metric(r.body, "aisle_http_requests_total{route=\"recommendations\",code=\"2xx\"}"), 3);
+    ASSERT_EQ(metric(r.body, "aisle_http_requests_total{route=\"not_found\",code=\"4xx\"}"), 1);
+    ASSERT_EQ(metric(r.body, "aisle_http_requests_total{route=\"similar\",code=\"2xx\"}"), -1);
+    ASSERT_EQ(metric(r.body, "aisle_http_request_duration_seconds_count{route=\"recommendations\"}"), 3);
+    ASSERT_EQ(metric(r.body, "aisle_http_request_duration_seconds_bucket{route=\"recommendations\",le=\"+Inf\"}"), 3);
+    double sum = metric(r.body, "aisle_http_request_duration_seconds_sum{route=\"recommendations\"}");
+    ASSERT(sum > 0 && sum < 3);
+    /* Cumulative buckets never fall. */
+    double prev = 0;
+    for (const char *at = r.body; (at = strstr(at, "_bucket{route=\"events\",le=\"")); at++) {
+        double v = strtod(strchr(at, '}') + 2, NULL);
+        ASSERT(v >= prev);
+        prev = v;
+    }
+    ASSERT_EQ(prev, 3);
+    ASSERT_EQ(metric(r.body, "aisle_events_total{type=\"view\"}"), 2);
+    ASSERT_EQ(metric(r.body, "aisle_ready"), 1);
+    ASSERT_EQ(metric(r.body, "aisle_users"), 1);
+    ASSERT(metric(r.body, "aisle_resident_memory_bytes") > 1e6);
+    http_free(&r);
+    /* /v1/stats: the same counts, with quantiles of the server's own time. */
+    json_t *j = http_json(&S, "GET", "/v1/stats", NULL, 200);
+    ASSERT_EQ(jint(j, "http.recommendations.requests"), 3);
+    ASSERT_EQ(jint(j, "http.recommendations.errors"), 0);
+    ASSERT_EQ(jint(j, "http.events.requests"), 3);
+    ASSERT_EQ(jint(j, "http.events.errors"), 1);
+    ASSERT_EQ(jint(j, "http.admin.requests"), 1); /* the /metrics above; not this one yet */
+    double p50 = json_number_value(jget(j, "http.recommendations.p50_ms"));
+    double p99 = json_number_value(jget(j, "http.recommendations.p99_ms"));
+    ASSERT(p50 > 0 && p50 <= p99 && p99 < 3000);
+    json_decref(j);
+    http(&S, "POST", "/metrics", NULL, NULL, 0, &r);
+    ASSERT_EQ(r.status, 405);
+    http_free(&r);
+    down();
+}
+
+TEST_MAIN(TEST_ENTRY(metrics_count_each_route_status_and_duration),
+          TEST_ENTRY(batches_longer_than_a_write_chunk_are_applied_and_logged_whole), TEST_ENTRY(connections_are_spread_evenly_over_the_loops), TEST_ENTRY(health_ready_and_routing), TEST_ENTRY(events_object_array_ndjson_and_duplicates),
           TEST_ENTRY(bad_events_get_structured_errors), TEST_ENTRY(body_limit_and_client_disconnect),
           TEST_ENTRY(items_crud_and_validation), TEST_ENTRY(users_attributes_consent_and_computed),
           TEST_ENTRY(state_survives_restart_and_torn_tail), TEST_ENTRY(flags_and_help))

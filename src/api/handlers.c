@@ -455,6 +455,82 @@ static long rss_bytes(void)
     return rss * sysconf(_SC_PAGESIZE);
 }
 
+/* "http":{ROUTE:{"requests","errors","p50_ms","p90_ms","p99_ms","p999_ms"},...}, for
+ * each route that answered since the start (the server's own time, metrics.h). */
+static void put_http_stats(buf_t *b, srv_t *srv)
+{
+    met_loop_t *m = malloc(sizeof *m);
+    if (!m)
+        abort();
+    met_sum(srv->met, (size_t)srv->cfg.threads, m);
+    buf_puts(b, "\"http\":{");
+    int first = 1;
+    for (int r = 0; r < MET_NROUTES; r++) {
+        uint64_t ok = m->count[r][0] + m->count[r][1], bad = m->count[r][2] + m->count[r][3];
+        if (!ok && !bad)
+            continue;
+        buf_printf(b, "%s\"%s\":{\"requests\":%llu,\"errors\":%llu", first ? "" : ",", met_route_name(r),
+                   (unsigned long long)(ok + bad), (unsigned long long)bad);
+        static const double qs[] = {0.5, 0.9, 0.99, 0.999};
+        static const char *const qn[] = {"p50_ms", "p90_ms", "p99_ms", "p999_ms"};
+        for (int i = 0; i < 4; i++)
+            buf_printf(b, ",\"%s\":%.4f", qn[i], met_quantile(m, r, qs[i]) / 1e6);
+        buf_puts(b, "}");
+        first = 0;
+    }
+    buf_puts(b, "},");
+    free(m);
+}
+
+/* GET /metrics: the Prometheus text format, requests and their durations per route
+ * (metrics.h), then what the store holds. */
+static void get_metrics(h2o_req_t *req)
+{
+    srv_t *srv = srv_thread_of(req)->srv;
+    buf_t b;
+    buf_init(&b);
+    met_loop_t *m = malloc(sizeof *m);
+    if (!m)
+        abort();
+    met_sum(srv->met, (size_t)srv->cfg.threads, m);
+    met_render(&b, m);
+    free(m);
+    int conns = 0;
+    for (int i = 0; i < srv->cfg.threads; i++)
+        conns += atomic_load(&srv->threads[i].nconn);
+    buf_printf(&b,
+               "# HELP aisle_ready Whether the log is replayed and requests are served.\n# TYPE aisle_ready gauge\n"
+               "aisle_ready %d\n"
+               "# HELP aisle_connections Open HTTP connections.\n# TYPE aisle_connections gauge\naisle_connections %d\n"
+               "# HELP aisle_resident_memory_bytes Resident set size.\n# TYPE aisle_resident_memory_bytes gauge\n"
+               "aisle_resident_memory_bytes %ld\n",
+               atomic_load_explicit(&srv->ready, memory_order_acquire), conns, rss_bytes());
+    if (atomic_load_explicit(&srv->ready, memory_order_acquire)) {
+        state_t *st = srv->st;
+        uint64_t log_bytes;
+        uint32_t segs;
+        log_size(srv->log, &log_bytes, &segs);
+        buf_printf(&b,
+                   "# HELP aisle_log_bytes Bytes in the event log.\n# TYPE aisle_log_bytes gauge\n"
+                   "aisle_log_bytes %llu\n",
+                   (unsigned long long)log_bytes);
+        pthread_rwlock_rdlock(&st->lock);
+        buf_puts(&b, "# HELP aisle_events_total Events applied, by type.\n# TYPE aisle_events_total counter\n");
+        for (int t = 0; t < EVT__COUNT; t++)
+            buf_printf(&b, "aisle_events_total{type=\"%s\"} %llu\n", evt_type_name(t),
+                       (unsigned long long)st->by_type[t]);
+        buf_printf(&b,
+                   "# HELP aisle_items Live catalog items.\n# TYPE aisle_items gauge\naisle_items %u\n"
+                   "# HELP aisle_users Customers known.\n# TYPE aisle_users gauge\naisle_users %u\n"
+                   "# HELP aisle_profiles Live profiles (customers with events, anonymous sessions).\n"
+                   "# TYPE aisle_profiles gauge\naisle_profiles %u\n"
+                   "# HELP aisle_rules Business rules.\n# TYPE aisle_rules gauge\naisle_rules %u\n",
+                   st->live_items, intern_count(st->users), st->nprof, st->nrules);
+        pthread_rwlock_unlock(&st->lock);
+    }
+    srv_respond_text(req, 200, &b, "text/plain; version=0.0.4; charset=utf-8");
+}
+
 static void get_stats(h2o_req_t *req)
 {
     srv_t *srv = srv_thread_of(req)->srv;
@@ -498,6 +574,7 @@ static void get_stats(h2o_req_t *req)
     for (int i = 0; i < srv->cfg.threads; i++)
         buf_printf(&b, "%s%d", i ? "," : "", atomic_load(&srv->threads[i].nconn));
     buf_puts(&b, "],");
+    put_http_stats(&b, srv);
     buf_printf(&b,
                "\"log\":{\"bytes\":%llu,\"segments\":%u,\"durable_lsn\":%llu,\"end_lsn\":%llu},"
                "\"replay\":{\"records\":%llu,\"seconds\":%.3f,\"records_per_s\":%.0f,\"truncated_bytes\":%llu,"
@@ -607,13 +684,48 @@ static int post_ready(h2o_req_t *req)
     return check_ready(req);
 }
 
+#define PATH_IS(s) (n == sizeof(s) - 1 && memcmp(path, s, n) == 0)
+#define PATH_STARTS(s) (n > sizeof(s) - 1 && memcmp(path, s, sizeof(s) - 1) == 0)
+#define PATH_ENDS(s) (n > sizeof(s) - 1 && memcmp(path + n - (sizeof(s) - 1), s, sizeof(s) - 1) == 0)
+
+/* Which route the metrics count a path under (srv_route decides what it does). */
+static met_route_t route_of(const char *path, size_t n)
+{
+    if (PATH_STARTS("/v1/items/"))
+        return PATH_ENDS("/similar") ? MET_SIMILAR : PATH_ENDS("/bought-together") ? MET_BOUGHT_TOGETHER : MET_ITEMS;
+    if (PATH_STARTS("/v1/users/"))
+        return PATH_ENDS("/recommendations") ? MET_RECOMMENDATIONS : MET_USERS;
+    if (PATH_IS("/v1/recommendations"))
+        return MET_RECOMMENDATIONS;
+    if (PATH_IS("/v1/events"))
+        return MET_EVENTS;
+    if (PATH_IS("/v1/items"))
+        return MET_ITEMS;
+    if (PATH_IS("/v1/users"))
+        return MET_USERS;
+    if (PATH_IS("/v1/recommendations/cart"))
+        return MET_CART;
+    if (PATH_IS("/v1/trending"))
+        return MET_TRENDING;
+    if (PATH_IS("/v1/popular"))
+        return MET_POPULAR;
+    if (PATH_IS("/v1/rules") || PATH_STARTS("/v1/rules/"))
+        return MET_RULES;
+    if (PATH_IS("/v1/stats") || PATH_IS("/metrics") || PATH_STARTS("/v1/admin/"))
+        return MET_ADMIN;
+    if (PATH_IS("/healthz") || PATH_IS("/readyz"))
+        return MET_HEALTH;
+    return MET_NOT_FOUND;
+}
+
 int srv_route(h2o_handler_t *self, h2o_req_t *req)
 {
     (void)self;
     const char *path = req->path.base;
     size_t n = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
-#define PATH_IS(s) (n == sizeof(s) - 1 && memcmp(path, s, n) == 0)
-#define PATH_STARTS(s) (n > sizeof(s) - 1 && memcmp(path, s, sizeof(s) - 1) == 0)
+    srv_thread_t *t = srv_thread_of(req);
+    t->route = route_of(path, n);
+    t->route_t0 = time_mono_ns();
     if (PATH_IS("/healthz")) {
         if (method_is(req, "GET"))
             reply_static(req, 200, "{\"status\":\"ok\"}");
@@ -629,6 +741,11 @@ int srv_route(h2o_handler_t *self, h2o_req_t *req)
     } else if (PATH_IS("/v1/stats")) {
         if (method_is(req, "GET"))
             get_stats(req);
+        else
+            method_not_allowed(req, "GET");
+    } else if (PATH_IS("/metrics")) {
+        if (method_is(req, "GET"))
+            get_metrics(req);
         else
             method_not_allowed(req, "GET");
     } else if (PATH_IS("/v1/events")) {
@@ -684,7 +801,9 @@ int srv_route(h2o_handler_t *self, h2o_req_t *req)
     } else {
         srv_error(req, 404, "not_found", NULL, "no endpoint at %.*s", (int)(n > 200 ? 200 : n), path);
     }
-#undef PATH_IS
-#undef PATH_STARTS
+    t->route = MET_NONE; /* what is sent later carries its own route */
     return 0;
 }
+#undef PATH_IS
+#undef PATH_STARTS
+#undef PATH_ENDS

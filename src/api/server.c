@@ -29,6 +29,8 @@ struct srv_later {
     srv_later_t **guard;
     int status;
     buf_t body;
+    met_route_t route; /* and when its handler started, for the metrics */
+    uint64_t t0;
 };
 
 struct pending {
@@ -38,6 +40,8 @@ struct pending {
     uint64_t lsn;
     int status;
     buf_t body;
+    met_route_t route;
+    uint64_t t0;
 };
 
 void srv_config_default(srv_config_t *c)
@@ -86,14 +90,29 @@ static const char *reason_of(int status)
     }
 }
 
-static void send_now(h2o_req_t *req, int status, buf_t *body)
+static void send_as(h2o_req_t *req, int status, buf_t *body, met_route_t route, uint64_t t0, const char *type,
+                    size_t typen)
 {
+    if (route != MET_NONE)
+        met_record(srv_thread_of(req)->met, route, status, time_mono_ns() - t0);
     req->res.status = status;
     req->res.reason = reason_of(status);
     req->res.content_length = body->len;
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, type, typen);
     /* h2o_send_inline copies the body into the request's pool. */
     h2o_send_inline(req, body->data ? body->data : "", body->len);
+}
+
+static void send_now(h2o_req_t *req, int status, buf_t *body, met_route_t route, uint64_t t0)
+{
+    send_as(req, status, body, route, t0, H2O_STRLIT("application/json"));
+}
+
+void srv_respond_text(h2o_req_t *req, int status, buf_t *body, const char *type)
+{
+    srv_thread_t *t = srv_thread_of(req);
+    send_as(req, status, body, t->route, t->route_t0, type, strlen(type));
+    buf_free(body);
 }
 
 static void flush_pending(srv_thread_t *t);
@@ -110,7 +129,7 @@ void srv_respond(h2o_req_t *req, int status, buf_t *body, uint64_t lsn)
     srv_thread_t *t = srv_thread_of(req);
     srv_t *srv = t->srv;
     if (lsn == 0 || !srv->log || log_durable(srv->log) >= lsn) {
-        send_now(req, status, body);
+        send_now(req, status, body, t->route, t->route_t0);
         buf_free(body);
         return;
     }
@@ -120,6 +139,8 @@ void srv_respond(h2o_req_t *req, int status, buf_t *body, uint64_t lsn)
     p->req = req;
     p->lsn = lsn;
     p->status = status;
+    p->route = t->route;
+    p->t0 = t->route_t0;
     p->body = *body;
     buf_init(body);
     /* If the client disconnects before the log catches up, h2o frees the request's
@@ -153,6 +174,8 @@ srv_later_t *srv_later(h2o_req_t *req)
         abort();
     l->t = srv_thread_of(req);
     l->req = req;
+    l->route = l->t->route;
+    l->t0 = l->t->route_t0;
     l->guard = h2o_mem_alloc_shared(&req->pool, sizeof(srv_later_t *), on_later_dispose);
     *l->guard = l;
     return l;
@@ -184,7 +207,7 @@ static void flush_mail(srv_thread_t *t)
         srv_later_t *next = l->next;
         if (l->req) {
             *l->guard = NULL;
-            send_now(l->req, l->status, &l->body);
+            send_now(l->req, l->status, &l->body, l->route, l->t0);
         }
         buf_free(&l->body);
         free(l);
@@ -237,7 +260,7 @@ static void flush_pending(srv_thread_t *t)
         atomic_fetch_sub(&t->npending, 1);
         if (p->req) {
             *p->guard = NULL;
-            send_now(p->req, p->status, &p->body);
+            send_now(p->req, p->status, &p->body, p->route, p->t0);
         }
         buf_free(&p->body);
         free(p);
@@ -479,10 +502,15 @@ static int setup_threads(srv_t *srv)
     handler->on_req = srv_route;
 
     srv->threads = calloc((size_t)cfg->threads, sizeof *srv->threads);
+    srv->met = calloc((size_t)cfg->threads, sizeof *srv->met);
+    if (!srv->threads || !srv->met)
+        abort();
     int port = cfg->port;
     for (int i = 0; i < cfg->threads; i++) {
         srv_thread_t *t = &srv->threads[i];
         t->srv = srv;
+        t->met = &srv->met[i];
+        t->route = MET_NONE;
         pthread_mutex_init(&t->mail_mu, NULL);
         t->listen_fd = bind_listener(cfg, port);
         if (t->listen_fd < 0)
@@ -612,6 +640,7 @@ out:
     /* h2o contexts and sockets are left to process exit: h2o 2.2 has no way to close
      * live connections from outside their callbacks. */
     free(srv->threads);
+    free(srv->met);
     free(srv);
     return rc;
 }

@@ -14,6 +14,7 @@
 #include "../store/log.h"
 #include "../store/state.h"
 #include "../util/buf.h"
+#include "metrics.h"
 
 #include <stdatomic.h>
 
@@ -58,6 +59,9 @@ typedef struct {
     srv_later_t *mail; /* answers other threads finished, to send from this loop */
     struct srv_handoff *handoff; /* connections other loops accepted for this one (mail_mu) */
     atomic_int nconn; /* open connections this loop serves, or is handed */
+    met_loop_t *met; /* this loop's request metrics (in srv->met) */
+    met_route_t route; /* of the request whose handler runs now; MET_NONE outside one */
+    uint64_t route_t0; /* when that handler started (time_mono_ns) */
     int closing;
     uint64_t closing_since_ns;
     int done;
@@ -76,6 +80,7 @@ struct srv {
     uint64_t replay_skipped;
     st_replay_t *replayer; /* while replaying */
     srv_thread_t *threads;
+    met_loop_t *met; /* one per loop */
     rec_cache_t *cache;
     shown_t *shown;
     atomic_uint rule_seq; /* for generated rule ids */
@@ -93,6 +98,8 @@ srv_thread_t *srv_thread_of(h2o_req_t *req);
 /* Sends body with status now, or once the log is durable up to lsn (0: now).
  * Takes ownership of body's memory. */
 void srv_respond(h2o_req_t *req, int status, buf_t *body, uint64_t lsn);
+/* Sends body (taken over) at once as Content-Type type (a static string): not JSON. */
+void srv_respond_text(h2o_req_t *req, int status, buf_t *body, const char *type);
 /* A request answered later by another thread: srv_later parks it (on its loop thread);
  * srv_later_done (any thread, once) hands back the answer, which the request's loop
  * sends. If the client went away meanwhile, the answer is dropped. Takes body. */
