@@ -1532,16 +1532,6 @@ static void last_init(last_t *l, const content_t *st_content, const ms_set_t *mo
     }
 }
 
-static float cooc_with(const cooc_t *c, uint32_t a, uint32_t b)
-{
-    const cooc_slot_t *s;
-    size_t n = cooc_get(c, a, &s);
-    for (size_t i = 0; i < n; i++)
-        if (s[i].item == b)
-            return cooc_sim(c, a, &s[i]);
-    return 0;
-}
-
 /* The ranker's features of candidate i of the accumulator. */
 static void features(const state_t *st, const prof_t *p, const acc_t *a, size_t i, int64_t now_ms, const last_t *l,
                      float *x)
@@ -1587,7 +1577,7 @@ static void features(const state_t *st, const prof_t *p, const acc_t *a, size_t 
     x[RK_LAST_COOC] = x[RK_LAST_KNN] = x[RK_LAST_EASE] = x[RK_LAST_IALS] = x[RK_LAST_CONTENT] = 0;
     if (l->last == INTERN_NONE)
         return;
-    x[RK_LAST_COOC] = cooc_with(st->coview, l->last, item) + cooc_with(st->cobuy, l->last, item);
+    x[RK_LAST_COOC] = cooc_sim_with(st->coview, l->last, item) + cooc_sim_with(st->cobuy, l->last, item);
     x[RK_LAST_CONTENT] = ct_similarity_to(st->content, &l->last_content, item);
     uint32_t mi;
     if (l->nnbr && (mi = to_model(l->knn, item)) != MODEL_NONE) {

@@ -153,6 +153,16 @@ void cooc_prefetch_ref(const cooc_t *c, uint32_t a)
         __builtin_prefetch(&c->blk[a]);
 }
 
+float cooc_sim_with(const cooc_t *c, uint32_t a, uint32_t b)
+{
+    const cooc_slot_t *s;
+    size_t n = cooc_get(c, a, &s);
+    for (size_t i = 0; i < n; i++)
+        if (s[i].item == b)
+            return cooc_sim(c, a, &s[i]);
+    return 0;
+}
+
 size_t cooc_bytes(const cooc_t *c)
 {
     return (size_t)c->cap * (sizeof(block_t *) + sizeof *c->inv) + c->nblocks * sizeof(block_t);

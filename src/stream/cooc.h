@@ -66,6 +66,8 @@ static inline float cooc_sim(const cooc_t *c, uint32_t a, const cooc_slot_t *s)
         return 0;
     return s->w * cooc_inv(c, a) * cooc_inv(c, s->item);
 }
+/* The similarity of b as a's neighbour; 0 when b is not in a's list. */
+float cooc_sim_with(const cooc_t *c, uint32_t a, uint32_t b);
 size_t cooc_bytes(const cooc_t *c);
 
 #endif
