@@ -497,7 +497,7 @@ static void put_entity(imp_t *im, int is_item, json_t *obj, const char *id)
     const char *ids = json_string_value(idv);
     size_t idn = json_string_length(idv);
     uint32_t x = intern_get(is_item ? im->st->items : im->st->users, ids, idn);
-    json_t *old = x == INTERN_NONE ? NULL : is_item ? json_incref(im->st->item[x].doc) : st_user_doc(im->st, x);
+    json_t *old = x == INTERN_NONE ? NULL : is_item ? st_item_doc(im->st, x) : st_user_doc(im->st, x);
     int had = old != NULL, same = old && json_equal(old, doc);
     json_decref(old);
     if (same) {

@@ -71,7 +71,7 @@ void st_free(state_t *st)
     if (!st)
         return;
     for (uint32_t i = 0; i < intern_count(st->items); i++) {
-        json_decref(st->item[i].doc);
+        free(st->item[i].doc);
         free(st->item[i].tags);
     }
     for (uint32_t i = 0; i < st->nrules; i++)
@@ -532,13 +532,27 @@ json_t *st_user_doc(const state_t *st, uint32_t uid)
     return json_loadb(st->user[uid].doc, st->user[uid].doc_len, 0, NULL);
 }
 
-static int decode_doc(const void *p, size_t n, const char **id, size_t *idn, json_t **doc)
+json_t *st_item_doc(const state_t *st, uint32_t iid)
+{
+    if (iid >= intern_count(st->items) || !st->item[iid].doc)
+        return NULL;
+    return json_loadb(st->item[iid].doc, st->item[iid].doc_len, 0, NULL);
+}
+
+/* A REC_*_PUT or _DEL record: the id, and for a put the document parsed (caller owns)
+ * and, when text is not NULL, where its text lies in the payload. */
+static int decode_doc(const void *p, size_t n, const char **id, size_t *idn, json_t **doc, const char **text,
+                      size_t *text_len)
 {
     rd_t r = {p, (const unsigned char *)p + n};
     if (rd_str(&r, id, idn) || *idn == 0)
         return -1;
     if (!doc)
         return r.p == r.end ? 0 : -1;
+    if (text) {
+        *text = (const char *)r.p;
+        *text_len = (size_t)(r.end - r.p);
+    }
     json_error_t je;
     *doc = json_loadb((const char *)r.p, (size_t)(r.end - r.p), 0, &je);
     return *doc && json_is_object(*doc) ? 0 : (json_decref(*doc), -1);
@@ -582,7 +596,35 @@ static void idlist_remove(st_idlist_t *l, uint32_t id)
         }
 }
 
-static void apply_item(state_t *st, const char *id, size_t idn, json_t *doc)
+/* Keeps text (doc's, from the log) and doc's title in one allocation: it->doc. */
+static void set_item_text(st_item_t *it, json_t *doc, const char *text, size_t len)
+{
+    free(it->doc);
+    it->doc = NULL;
+    it->title = NULL;
+    it->doc_len = it->title_len = 0;
+    if (!doc)
+        return;
+    json_t *title = json_object_get(doc, "title");
+    size_t tn = json_is_string(title) ? json_string_length(title) : 0;
+    char *d = malloc(len + 1 + (json_is_string(title) ? tn + 1 : 0));
+    if (!d)
+        abort();
+    memcpy(d, text, len);
+    d[len] = '\0';
+    if (json_is_string(title)) {
+        memcpy(d + len + 1, json_string_value(title), tn);
+        d[len + 1 + tn] = '\0';
+        it->title = d + len + 1;
+        it->title_len = (uint32_t)tn;
+    }
+    it->doc = d;
+    it->doc_len = (uint32_t)len;
+}
+
+/* An item put (doc: parsed from text, the log's; the caller frees doc) or, with doc
+ * NULL, a delete. */
+static void apply_item(state_t *st, const char *id, size_t idn, json_t *doc, const char *text, size_t text_len)
 {
     uint32_t iid = item_id(st, id, idn);
     st_item_t *it = &st->item[iid];
@@ -591,11 +633,7 @@ static void apply_item(state_t *st, const char *id, size_t idn, json_t *doc)
         st->live_items++;
     else if (it->doc && !doc)
         st->live_items--;
-    json_decref(it->doc);
-    it->doc = doc;
-    json_t *title = doc ? json_object_get(doc, "title") : NULL;
-    it->title = json_is_string(title) ? json_string_value(title) : NULL;
-    it->title_len = it->title ? (uint32_t)json_string_length(title) : 0;
+    set_item_text(it, doc, text, text_len);
     it->price = -1;
     it->brand = it->category = INTERN_NONE;
     it->in_stock = 0;
@@ -670,15 +708,19 @@ int st_apply(state_t *st, uint8_t type, const void *payload, size_t len)
         apply_event(st, &e);
         return 0;
     }
-    case REC_ITEM_PUT:
-        if (decode_doc(payload, len, &id, &idn, &doc) != 0)
+    case REC_ITEM_PUT: {
+        const char *text;
+        size_t tlen;
+        if (decode_doc(payload, len, &id, &idn, &doc, &text, &tlen) != 0)
             return -1;
-        apply_item(st, id, idn, doc);
+        apply_item(st, id, idn, doc, text, tlen);
+        json_decref(doc);
         return 0;
+    }
     case REC_ITEM_DEL:
-        if (decode_doc(payload, len, &id, &idn, NULL) != 0)
+        if (decode_doc(payload, len, &id, &idn, NULL, NULL, NULL) != 0)
             return -1;
-        apply_item(st, id, idn, NULL);
+        apply_item(st, id, idn, NULL, NULL, 0);
         return 0;
     case REC_USER_PUT: {
         char *text;
@@ -690,7 +732,7 @@ int st_apply(state_t *st, uint8_t type, const void *payload, size_t len)
         return 0;
     }
     case REC_RULE_PUT: {
-        if (decode_doc(payload, len, &id, &idn, &doc) != 0)
+        if (decode_doc(payload, len, &id, &idn, &doc, NULL, NULL) != 0)
             return -1;
         rule_t r;
         int rc = rule_compile(doc, &r);
@@ -713,7 +755,7 @@ int st_apply(state_t *st, uint8_t type, const void *payload, size_t len)
         return 0;
     }
     case REC_RULE_DEL: {
-        if (decode_doc(payload, len, &id, &idn, NULL) != 0)
+        if (decode_doc(payload, len, &id, &idn, NULL, NULL, NULL) != 0)
             return -1;
         char key[VAL_MAX_ID + 1];
         snprintf(key, sizeof key, "%.*s", (int)idn, id);
@@ -1088,12 +1130,22 @@ void st_dump_doc(buf_t *out, json_t *doc)
     out->data[out->len] = '\0';
 }
 
-/* Writes doc without its closing brace, ready for more members: "{...," or "{". */
-static void open_doc(buf_t *out, json_t *doc)
+static int json_space(char c)
 {
-    st_dump_doc(out, doc);
-    out->len--; /* the '}' */
-    if (out->data[out->len - 1] != '{')
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Writes a stored document's text (a JSON object) without its closing brace, ready for
+ * more members: "{...," or "{". */
+static void open_doc(buf_t *out, const char *doc, uint32_t len)
+{
+    while (len > 2 && json_space(doc[len - 1])) /* text a JSON parser accepted: an object */
+        len--;
+    len--; /* the '}' */
+    while (len > 1 && json_space(doc[len - 1]))
+        len--;
+    buf_append(out, doc, len);
+    if (doc[len - 1] != '{')
         buf_append(out, ",", 1);
 }
 
@@ -1103,7 +1155,7 @@ int st_item_json(const state_t *st, const char *id, size_t n, buf_t *out)
     if (iid == INTERN_NONE || !st->item[iid].doc)
         return -1;
     const st_item_t *it = &st->item[iid];
-    open_doc(out, it->doc);
+    open_doc(out, it->doc, it->doc_len);
     buf_puts(out, "\"stats\":{");
     for (int t = 0; t < EVT__COUNT; t++)
         buf_printf(out, "%s\"%s\":%u", t ? "," : "", evt_type_name(t), it->counts[t]);
@@ -1199,11 +1251,6 @@ static void profile_json(const state_t *st, const prof_t *p, int64_t now, buf_t 
     buf_puts(out, "}");
 }
 
-static int json_space(char c)
-{
-    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
 int st_user_json(const state_t *st, const char *id, size_t n, buf_t *out)
 {
     uint32_t uid = intern_get(st->users, id, n);
@@ -1211,13 +1258,7 @@ int st_user_json(const state_t *st, const char *id, size_t n, buf_t *out)
         return -1;
     const st_user_t *u = &st->user[uid];
     if (u->doc) {
-        /* The stored text without its closing brace, ready for more members. */
-        uint32_t end = u->doc_len - 1;
-        while (end > 1 && json_space(u->doc[end - 1]))
-            end--;
-        buf_append(out, u->doc, end);
-        if (u->doc[end - 1] != '{')
-            buf_append(out, ",", 1);
+        open_doc(out, u->doc, u->doc_len);
     } else {
         buf_puts(out, "{\"user_id\":");
         buf_put_json_str(out, id, n);
