@@ -12,14 +12,17 @@
  * requests are instead POST /v1/events with one new event (unique event_id) of a random
  * id from IDS_FILE and a random item from ITEMS_FILE: 70% view, 15% click, 10%
  * add_to_cart, 5% purchase, each customer in its own session. Reads and writes are
- * reported apart.
+ * reported apart. With -p WRITE_CONNS as well (open loop only), writes are a stream of
+ * their own, on WRITE_CONNS connections of their own at P percent of the rate, and reads
+ * keep the C connections at the rest: events then come as from other clients than the
+ * pages, and a write waiting for an fsync holds no read back.
  *
  * Requests scheduled in the first WARMUP seconds are not recorded; then DURATION
  * seconds are; after that nothing new is sent and answers still in flight get 5 s.
  * Percentiles are exact (every latency is kept and sorted).
  *
  * Output:
- *   rate: mode=open target_rps=R conns=C warmup=Ws duration=Ds write_pct=P
+ *   rate: mode=open target_rps=R conns=C write_conns=WC warmup=Ws duration=Ds write_pct=P
  *   read:  count=N rps=X p50=Ams p90= p99= p99.9= max= mean= non2xx=N
  *   write: ...                        (with -W)
  *   all:   ...                        (with -W)
@@ -28,7 +31,7 @@
  *   unfinished=N                      (no answer within 5 s after the end)
  *
  * Usage: bench-rate -a HOST:PORT -f IDS_FILE [-P PATH_TEMPLATE] [-r RATE] [-c CONNS]
- *                   [-d SECONDS] [-w WARMUP] [-W WRITE_PCT -i ITEMS_FILE] [-s SEED] */
+ *                   [-d SECONDS] [-w WARMUP] [-W WRITE_PCT -i ITEMS_FILE [-p WRITE_CONNS]] [-s SEED] */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -64,6 +67,14 @@ typedef struct {
     size_t n, cap;
     uint64_t non2xx;
 } series_t;
+
+/* A schedule of requests and its pool of connections (a FIFO ring of the idle ones). */
+typedef struct {
+    int kind; /* K_READ, K_WRITE, or -1: each request drawn by the write share */
+    double interval;
+    uint64_t k, next;
+    int idle[MAXCONN], ihead, icount;
+} stream_t;
 
 static uint64_t rng_state;
 
@@ -180,10 +191,11 @@ static unsigned g_write_permille;
 static char g_nonce[16];
 static uint64_t g_seq;
 
-static void build_request(conn_t *c)
+/* kind: K_READ, K_WRITE, or -1 for one drawn by the write share. */
+static void build_request(conn_t *c, int kind)
 {
     const char *id = g_ids[rnd() % g_nids];
-    c->kind = g_write_permille && rnd() % 1000 < g_write_permille ? K_WRITE : K_READ;
+    c->kind = kind >= 0 ? kind : g_write_permille && rnd() % 1000 < g_write_permille ? K_WRITE : K_READ;
     if (c->kind == K_READ) {
         char path[1500], enc[800];
         size_t n = 0;
@@ -273,9 +285,9 @@ int main(int argc, char **argv)
 {
     const char *addr = NULL, *ids_file = NULL, *items_file = NULL;
     double rate = 0, secs = 10, warm = 1, write_pct = 0;
-    int nconn = 32, o;
+    int nconn = 32, wconn = 0, o;
     uint64_t seed = 1;
-    while ((o = getopt(argc, argv, "a:f:P:r:c:d:w:W:i:s:")) != -1) {
+    while ((o = getopt(argc, argv, "a:f:P:r:c:d:w:W:i:s:p:")) != -1) {
         switch (o) {
         case 'a': addr = optarg; break;
         case 'f': ids_file = optarg; break;
@@ -287,11 +299,13 @@ int main(int argc, char **argv)
         case 'W': write_pct = atof(optarg); break;
         case 'i': items_file = optarg; break;
         case 's': seed = strtoull(optarg, NULL, 10); break;
+        case 'p': wconn = atoi(optarg); break;
         default: goto usage;
         }
     }
     if (!addr || !ids_file || rate < 0 || nconn < 1 || nconn > MAXCONN || secs <= 0 || secs > 3600 || warm < 0 ||
-        write_pct < 0 || write_pct > 100 || (write_pct > 0 && !items_file))
+        write_pct < 0 || write_pct > 100 || (write_pct > 0 && !items_file) || wconn < 0 ||
+        nconn + wconn > MAXCONN || (wconn && (rate == 0 || write_pct <= 0 || write_pct >= 100)))
         goto usage;
     char host[256];
     const char *colon = strrchr(addr, ':');
@@ -309,65 +323,83 @@ int main(int argc, char **argv)
     snprintf(g_nonce, sizeof g_nonce, "%llx", (unsigned long long)(now_ns() & 0xffffffffffull));
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 
+    /* One stream of requests, or with -p two: reads on nconn connections at the reads'
+     * share of the rate, writes on wconn of their own at theirs, each its own schedule,
+     * as when events come from other clients than the pages asking for recommendations
+     * (a write waiting for an fsync then holds no read back). */
+    int nstream = wconn ? 2 : 1, ntotal = nconn + wconn;
+    stream_t sm[2] = {{.kind = wconn ? K_READ : -1}, {.kind = K_WRITE}};
     int ep = epoll_create1(0);
     static conn_t conns[MAXCONN];
-    int idle[MAXCONN], ihead = 0, icount = 0; /* FIFO ring of idle connections */
-    for (int i = 0; i < nconn; i++) {
+    static int owner[MAXCONN]; /* the stream a connection serves */
+    for (int i = 0; i < ntotal; i++) {
         conn_t *c = &conns[i];
         c->fd = connect_to(host, port);
         c->incap = 65536;
         c->in = malloc(c->incap);
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (uint32_t)i};
         epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
-        idle[(ihead + icount++) % MAXCONN] = i;
+        owner[i] = i < nconn ? 0 : 1;
+        stream_t *q = &sm[owner[i]];
+        q->idle[(q->ihead + q->icount++) % MAXCONN] = i;
     }
 
     series_t ser[K__N] = {0}, lag = {0};
     uint64_t t_start = now_ns() + 1000000, t_rec = t_start + (uint64_t)(warm * 1e9),
              t_end = t_rec + (uint64_t)(secs * 1e9);
-    double interval = rate > 0 ? 1e9 / rate : 0;
-    uint64_t k = 0, next = t_start, inflight = 0, bad = 0;
+    for (int q = 0; q < nstream; q++) {
+        double share = !wconn ? 1 : q == 0 ? 1 - write_pct / 100 : write_pct / 100;
+        sm[q].interval = rate > 0 ? 1e9 / (rate * share) : 0;
+        sm[q].next = t_start;
+    }
+    uint64_t inflight = 0, bad = 0;
     int closed = rate == 0;
     struct epoll_event evs[256];
 
     for (;;) {
         uint64_t now = now_ns();
-        /* Dispatch what is due. */
-        while (icount && (closed ? now >= t_start && now < t_end : next <= now && next < t_end)) {
-            int i = idle[ihead];
-            ihead = (ihead + 1) % MAXCONN;
-            icount--;
-            conn_t *c = &conns[i];
-            build_request(c);
-            c->sched = closed ? now : next;
-            c->sent = now_ns();
-            c->busy = 1;
-            inflight++;
-            if (!closed) {
-                k++;
-                next = t_start + (uint64_t)((double)k * interval);
+        /* Dispatch what is due, stream by stream. */
+        for (int q = 0; q < nstream; q++) {
+            stream_t *m = &sm[q];
+            while (m->icount && (closed ? now >= t_start && now < t_end : m->next <= now && m->next < t_end)) {
+                int i = m->idle[m->ihead];
+                m->ihead = (m->ihead + 1) % MAXCONN;
+                m->icount--;
+                conn_t *c = &conns[i];
+                build_request(c, m->kind);
+                c->sched = closed ? now : m->next;
+                c->sent = now_ns();
+                c->busy = 1;
+                inflight++;
+                if (!closed) {
+                    m->k++;
+                    m->next = t_start + (uint64_t)((double)m->k * m->interval);
+                }
+                ssize_t w = write(c->fd, c->out, c->outlen);
+                if (w < 0 && errno != EAGAIN) {
+                    perror("bench-rate: write");
+                    exit(1);
+                }
+                c->outoff = w > 0 ? (size_t)w : 0;
+                if (c->outoff < c->outlen) {
+                    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.u32 = (uint32_t)i};
+                    epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+                }
+                now = now_ns();
             }
-            ssize_t w = write(c->fd, c->out, c->outlen);
-            if (w < 0 && errno != EAGAIN) {
-                perror("bench-rate: write");
-                exit(1);
-            }
-            c->outoff = w > 0 ? (size_t)w : 0;
-            if (c->outoff < c->outlen) {
-                struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.u32 = (uint32_t)i};
-                epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
-            }
-            now = now_ns();
         }
         /* Open loop: every request scheduled before the end is sent, however late. */
-        int sending = closed ? now < t_end : next < t_end;
+        int sending = 0;
+        for (int q = 0; q < nstream; q++)
+            sending |= closed ? now < t_end : sm[q].next < t_end;
         if ((!sending && !inflight) || now >= t_end + DRAIN_NS)
             break;
         /* Sleep until the next scheduled send (when a connection is free to take it), the
          * end, or I/O. */
         uint64_t wake = now >= t_end ? t_end + DRAIN_NS : t_end;
-        if (!closed && icount && next < wake)
-            wake = next;
+        for (int q = 0; q < nstream; q++)
+            if (!closed && sm[q].icount && sm[q].next < wake)
+                wake = sm[q].next;
         if (closed && now < t_start)
             wake = t_start;
         uint64_t d = wake > now ? wake - now : 0;
@@ -422,12 +454,13 @@ int main(int argc, char **argv)
             }
             c->busy = 0;
             inflight--;
-            idle[(ihead + icount++) % MAXCONN] = i;
+            stream_t *m = &sm[owner[i]];
+            m->idle[(m->ihead + m->icount++) % MAXCONN] = i;
         }
     }
 
-    printf("rate: mode=%s target_rps=%.0f conns=%d warmup=%gs duration=%gs write_pct=%g ids=%zu\n",
-           closed ? "closed" : "open", rate, nconn, warm, secs, write_pct, g_nids);
+    printf("rate: mode=%s target_rps=%.0f conns=%d write_conns=%d warmup=%gs duration=%gs write_pct=%g ids=%zu\n",
+           closed ? "closed" : "open", rate, nconn, wconn, warm, secs, write_pct, g_nids);
     report("read:", &ser[K_READ], secs);
     if (g_write_permille) {
         report("write:", &ser[K_WRITE], secs);
@@ -443,13 +476,13 @@ int main(int argc, char **argv)
     printf("sendlag: p50=%.3fms p99=%.3fms max=%.3fms\n", pct_ms(&lag, 50), pct_ms(&lag, 99),
            lag.n ? (double)lag.v[lag.n - 1] / 1e6 : 0.0);
     uint64_t unsent = 0;
-    if (!closed)
-        while (next < t_end) {
+    for (int q = 0; q < nstream && !closed; q++)
+        while (sm[q].next < t_end) {
             unsent++;
-            next = t_start + (uint64_t)((double)++k * interval);
+            sm[q].next = t_start + (uint64_t)((double)++sm[q].k * sm[q].interval);
         }
     printf("unfinished=%llu\n", (unsigned long long)(inflight + unsent));
-    for (int i = 0; i < nconn; i++) {
+    for (int i = 0; i < ntotal; i++) {
         close(conns[i].fd);
         free(conns[i].in);
     }
@@ -466,6 +499,6 @@ int main(int argc, char **argv)
     return 0;
 usage:
     fprintf(stderr, "usage: bench-rate -a HOST:PORT -f IDS_FILE [-P PATH_TEMPLATE] [-r RATE] [-c CONNS] [-d SECONDS]\n"
-                    "                  [-w WARMUP] [-W WRITE_PCT -i ITEMS_FILE] [-s SEED]\n");
+                    "                  [-w WARMUP] [-W WRITE_PCT -i ITEMS_FILE [-p WRITE_CONNS]] [-s SEED]\n");
     return 2;
 }

@@ -36,7 +36,9 @@
 #
 # Environment: ITEMS [100000], USERS [1000000], EVENTS [20000000], THREADS [2 per CPU],
 # DURATION [10s], ROUNDS [2], CONNECTIONS [32], RATE_SECONDS [15], RATE_ROUNDS [3], MIXED_SECONDS [10],
-# SAMPLE [20000], SEED [1], WRITE_PCT [10], BATCH [10000], LOAD_CONNS [2],
+# SAMPLE [20000], SEED [1], WRITE_PCT [10], MIXED_WRITE_CONNS [0: the mixed open-loop run's
+# writes share the CONNECTIONS; N: writes are a stream of their own on N connections],
+# BATCH [10000], LOAD_CONNS [2],
 # GEN_DIR (reuse an `aisle gen` output of the same sizes instead of generating),
 # PERF (set: a flat perf profile of the server during one more full-load for_you run),
 # NGINX [/usr/sbin/nginx], plus BUILD_DIR / AISLE_BIN / BENCH_TMP / KEEP_TMP (see lib.sh).
@@ -56,6 +58,7 @@ MIXED_SECONDS=${MIXED_SECONDS:-10}
 SAMPLE=${SAMPLE:-20000}
 SEED=${SEED:-1}
 WRITE_PCT=${WRITE_PCT:-10}
+MIXED_WRITE_CONNS=${MIXED_WRITE_CONNS:-0}
 BATCH=${BATCH:-10000}
 LOAD_CONNS=${LOAD_CONNS:-2}
 GEN_DIR=${GEN_DIR:-}
@@ -338,10 +341,15 @@ mix_max=$("$RATE" -a "127.0.0.1:$port" -f "$tmp/ids.txt" -P "$apath" -i "$tmp/it
 echo "$mix_max" | sed 's/^/max    /'
 mm=$(echo "$mix_max" | grep '^all:')
 mix_half=$(awk -v r="$(field "$mm" rps)" 'BEGIN {printf "%.0f", r / 2}')
-echo "# mixed: open loop at $mix_half req/s (50% of the mixed maximum) -d $RATE_SECONDS -w 2"
+wpool=() wpool_md=""
+if [ "$MIXED_WRITE_CONNS" -gt 0 ]; then
+  wpool=(-p "$MIXED_WRITE_CONNS")
+  wpool_md=" (writes a stream of their own on $MIXED_WRITE_CONNS more connections)"
+fi
+echo "# mixed: open loop at $mix_half req/s (50% of the mixed maximum) -d $RATE_SECONDS -w 2 ${wpool[*]}"
 curl -s "$url/metrics" >"$tmp/metrics.2"
 mix_rate=$("$RATE" -a "127.0.0.1:$port" -f "$tmp/ids.txt" -P "$apath" -i "$tmp/items.txt" -W "$WRITE_PCT" -r "$mix_half" \
-  -c "$CONNECTIONS" -d "$RATE_SECONDS" -w 2 -s "$((SEED + 2))")
+  -c "$CONNECTIONS" -d "$RATE_SECONDS" -w 2 -s "$((SEED + 2))" "${wpool[@]}")
 curl -s "$url/metrics" >"$tmp/metrics.3"
 echo "$mix_rate" | sed 's/^/half   /'
 mh_srv_r=$(server_time "$tmp/metrics.2" "$tmp/metrics.3" recommendations)
@@ -434,7 +442,7 @@ durable: \`--fsync always\`, group commit), $CONNECTIONS connections:
 | | reads/s | read p50 | read p99 | writes/s | write p50 | write p99 |
 |---|---|---|---|---|---|---|
 | closed loop (maximum) | $(fmt "$(field "$mr" rps)") | $(field "$mr" p50) ms | $(field "$mr" p99) ms | $(fmt "$(field "$mw" rps)") | $(field "$mw" p50) ms | $(field "$mw" p99) ms |
-| open loop at $(fmt "$mix_half") req/s | $(fmt "$(field "$hr" rps)") | $(field "$hr" p50) ms | $(field "$hr" p99) ms | $(fmt "$(field "$hw" rps)") | $(field "$hw" p50) ms | $(field "$hw" p99) ms |
+| open loop at $(fmt "$mix_half") req/s$wpool_md | $(fmt "$(field "$hr" rps)") | $(field "$hr" p50) ms | $(field "$hr" p99) ms | $(fmt "$(field "$hw" rps)") | $(field "$hw" p50) ms | $(field "$hw" p99) ms |
 
 Server time in the open-loop mixed run: reads $mh_srv_r; writes, until durable, $mh_srv_w.
 ---- end ----
