@@ -123,6 +123,19 @@ static void same_cooc(const cooc_t *a, const cooc_t *b, uint32_t nitems)
     }
 }
 
+/* The documents' bytes as the arrays hold them: what st->doc_bytes must say. */
+static size_t doc_bytes_of(const state_t *st)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < intern_count(st->items); i++)
+        if (st->item[i].doc)
+            n += st->item[i].doc_len + 1u + (st->item[i].title ? st->item[i].title_len + 1u : 0);
+    for (uint32_t i = 0; i < intern_count(st->users); i++)
+        if (st->user[i].doc)
+            n += st->user[i].doc_len + 1u;
+    return n;
+}
+
 static void same_state(const state_t *a, const state_t *b)
 {
     ASSERT_EQ(a->events, b->events);
@@ -134,6 +147,7 @@ static void same_state(const state_t *a, const state_t *b)
     same_table(a->sessions, b->sessions);
     same_table(a->orders, b->orders);
     same_table(a->categories, b->categories);
+    ASSERT(a->doc_bytes == doc_bytes_of(a) && b->doc_bytes == doc_bytes_of(b) && a->doc_bytes > 0);
     for (uint32_t i = 0; i < intern_count(a->items); i++) {
         const st_item_t *x = &a->item[i], *y = &b->item[i];
         ASSERT(memcmp(x->counts, y->counts, sizeof x->counts) == 0);
@@ -345,6 +359,7 @@ TEST(item_documents_are_the_logs_text_with_the_title_beside)
         ASSERT(back && strcmp(json_string_value(json_object_get(back, "title")), "T") == 0);
         ASSERT(json_is_object(json_object_get(back, "stats")));
         json_decref(back);
+        ASSERT(st->doc_bytes == doc_bytes_of(st) && st->doc_bytes > 0);
         buf_free(&b);
         buf_free(&out);
         buf_free(&text);

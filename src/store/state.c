@@ -518,8 +518,10 @@ static int decode_user_doc(const void *p, size_t n, const char **id, size_t *idn
     return *doc ? 0 : -1;
 }
 
-static void set_user_doc(st_user_t *u, char *doc, uint32_t len)
+static void set_user_doc(state_t *st, st_user_t *u, char *doc, uint32_t len)
 {
+    st->doc_bytes -= u->doc ? u->doc_len + 1u : 0;
+    st->doc_bytes += doc ? len + 1u : 0;
     free(u->doc);
     u->doc = doc;
     u->doc_len = len;
@@ -597,8 +599,10 @@ static void idlist_remove(st_idlist_t *l, uint32_t id)
 }
 
 /* Keeps text (doc's, from the log) and doc's title in one allocation: it->doc. */
-static void set_item_text(st_item_t *it, json_t *doc, const char *text, size_t len)
+static void set_item_text(state_t *st, st_item_t *it, json_t *doc, const char *text, size_t len)
 {
+    if (it->doc)
+        st->doc_bytes -= it->doc_len + 1u + (it->title ? it->title_len + 1u : 0);
     free(it->doc);
     it->doc = NULL;
     it->title = NULL;
@@ -620,6 +624,7 @@ static void set_item_text(st_item_t *it, json_t *doc, const char *text, size_t l
     }
     it->doc = d;
     it->doc_len = (uint32_t)len;
+    st->doc_bytes += len + 1 + (it->title ? tn + 1 : 0);
 }
 
 /* An item put (doc: parsed from text, the log's; the caller frees doc) or, with doc
@@ -633,7 +638,7 @@ static void apply_item(state_t *st, const char *id, size_t idn, json_t *doc, con
         st->live_items++;
     else if (it->doc && !doc)
         st->live_items--;
-    set_item_text(it, doc, text, text_len);
+    set_item_text(st, it, doc, text, text_len);
     it->price = -1;
     it->brand = it->category = INTERN_NONE;
     it->in_stock = 0;
@@ -728,7 +733,7 @@ int st_apply(state_t *st, uint8_t type, const void *payload, size_t len)
         if (decode_user_doc(payload, len, &id, &idn, &text, &tlen) != 0)
             return -1;
         uint32_t uid = user_id(st, id, idn); /* may move st->user */
-        set_user_doc(&st->user[uid], text, tlen);
+        set_user_doc(st, &st->user[uid], text, tlen);
         return 0;
     }
     case REC_RULE_PUT: {
@@ -886,7 +891,7 @@ static void *replay_worker(void *arg)
                 rp_prefetch_lists(r->st, &b[i + 2]);
             if (e->doc) { /* a customer document, as st_apply's REC_USER_PUT */
                 ensure_user(r->st, e->uid);
-                set_user_doc(&r->st->user[e->uid], e->doc, e->quantity);
+                set_user_doc(r->st, &r->st->user[e->uid], e->doc, e->quantity);
             } else {
                 apply_resolved(r->st, e);
             }
@@ -1321,5 +1326,5 @@ size_t st_memory(const state_t *st)
            (size_t)st->item_cap * (sizeof(st_item_t) + sizeof(st_filt_t)) +
            (size_t)st->user_cap * (sizeof(st_user_t) + sizeof(uint32_t)) +
            (size_t)st->session_cap * sizeof(st_session_t) + (st->seen_mask + 1) * sizeof(uint64_t) + prof +
-           cats + cooc_bytes(st->coview) + cooc_bytes(st->cobuy) + ct_bytes(st->content);
+           cats + cooc_bytes(st->coview) + cooc_bytes(st->cobuy) + ct_bytes(st->content) + st->doc_bytes;
 }

@@ -113,6 +113,7 @@ typedef struct state {
     st_session_t *session;
     uint32_t item_cap, user_cap, session_cap;
     uint32_t live_items;
+    size_t doc_bytes; /* the items' and customers' documents held as text (with titles) */
 
     uint64_t *seen; /* hashes of event_ids applied; 0 marks an empty slot */
     uint64_t seen_mask, seen_count;
