@@ -598,11 +598,16 @@ static void idlist_remove(st_idlist_t *l, uint32_t id)
         }
 }
 
+/* Bytes of an item's document allocation: the text and, after it, the title. */
+static size_t item_doc_size(const st_item_t *it)
+{
+    return it->doc ? it->doc_len + 1u + (it->title ? it->title_len + 1u : 0) : 0;
+}
+
 /* Keeps text (doc's, from the log) and doc's title in one allocation: it->doc. */
 static void set_item_text(state_t *st, st_item_t *it, json_t *doc, const char *text, size_t len)
 {
-    if (it->doc)
-        st->doc_bytes -= it->doc_len + 1u + (it->title ? it->title_len + 1u : 0);
+    st->doc_bytes -= item_doc_size(it);
     free(it->doc);
     it->doc = NULL;
     it->title = NULL;
@@ -610,21 +615,22 @@ static void set_item_text(state_t *st, st_item_t *it, json_t *doc, const char *t
     if (!doc)
         return;
     json_t *title = json_object_get(doc, "title");
-    size_t tn = json_is_string(title) ? json_string_length(title) : 0;
-    char *d = malloc(len + 1 + (json_is_string(title) ? tn + 1 : 0));
+    const char *tv = json_string_value(title); /* NULL unless a string */
+    size_t tn = tv ? json_string_length(title) : 0;
+    char *d = malloc(len + 1 + (tv ? tn + 1 : 0));
     if (!d)
         abort();
     memcpy(d, text, len);
     d[len] = '\0';
-    if (json_is_string(title)) {
-        memcpy(d + len + 1, json_string_value(title), tn);
+    if (tv) {
+        memcpy(d + len + 1, tv, tn);
         d[len + 1 + tn] = '\0';
         it->title = d + len + 1;
         it->title_len = (uint32_t)tn;
     }
     it->doc = d;
     it->doc_len = (uint32_t)len;
-    st->doc_bytes += len + 1 + (it->title ? tn + 1 : 0);
+    st->doc_bytes += item_doc_size(it);
 }
 
 /* An item put (doc: parsed from text, the log's; the caller frees doc) or, with doc
