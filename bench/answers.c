@@ -7,12 +7,18 @@
  * from run to run; this one does not share the cores with a load generator, and each
  * answer counts at its fastest of the rounds after the first.
  *
+ * CHURN=K in the environment adds a new item (another item's document under a new id)
+ * before every K-th answer: a catalog that changes while answers are served.
+ *
  *   bench-answers DATA_DIR IDS_FILE [N=20000] [ROUNDS=2]
  */
 #include "rank/recs.h"
 #include "store/log.h"
 #include "store/state.h"
+#include "util/buf.h"
 #include "util/timeutil.h"
+
+#include <jansson.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +98,10 @@ int main(int argc, char **argv)
     rec_filter_t flt;
     rec_filter_default(&flt);
     rec_hit_t out[10];
+    const char *churn_env = getenv("CHURN");
+    size_t churn = churn_env ? strtoul(churn_env, NULL, 10) : 0, added = 0;
+    buf_t payload;
+    buf_init(&payload);
     double *lat = malloc(nids * sizeof *lat), *ref = malloc(nids * sizeof *ref);
     size_t known = 0, empty = 0, slowest = 0;
     for (int round = 0; round < rounds; round++) { /* the first warms caches and top lists */
@@ -99,6 +109,18 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < nids; i++) {
             const prof_t *p = st_user_profile(st, ids[i], strlen(ids[i]));
             known += p != NULL;
+            if (churn && i % churn == 0) {
+                json_t *doc = st_item_doc(st, (uint32_t)(added * 7919 % st->live_items));
+                char id[32];
+                int idn = snprintf(id, sizeof id, "churn-%zu", added++);
+                if (doc) {
+                    payload.len = 0;
+                    st_encode_doc(&payload, id, (size_t)idn, doc);
+                    st_apply(st, REC_ITEM_PUT, payload.data, payload.len);
+                    json_decref(doc);
+                }
+                p = st_user_profile(st, ids[i], strlen(ids[i]));
+            }
             uint64_t a = time_mono_ns();
             size_t n = rec_for_you(st, cache, NULL, &blend, p, &flt, st->last_event_ms, out, 10);
             uint64_t b = time_mono_ns();
@@ -114,6 +136,9 @@ int main(int argc, char **argv)
                 slowest = i;
         }
     }
+    if (churn)
+        printf("churn: %zu items added, one before every %zu answers\n", added, churn);
+    buf_free(&payload);
     printf("customers: %zu, %zu with a profile, %zu empty answers; slowest answer: %s\n", nids, known, empty,
            ids[slowest]);
     double m = report("for_you", lat, nids);

@@ -179,6 +179,116 @@ TEST(fresh_neighbours_are_cached_until_the_fresh_index_changes)
     ct_free(c);
 }
 
+/* ---- the fresh-neighbour cache against a search of the whole fresh set ------------ */
+
+#define WORDS 12
+static const char *const pool[WORDS] = {"green", "tea",   "jasmine", "dark",  "roast", "coffee",
+                                        "red",   "mug",   "ceramic", "steel", "spoon", "mint"};
+
+/* A title of 2-4 pool words, a category and a brand, all from the seed. */
+static json_t *pool_item(uint32_t *seed)
+{
+    char title[128] = "";
+    *seed = *seed * 1103515245u + 12345u;
+    int words = 2 + (int)((*seed >> 16) % 3);
+    for (int w = 0; w < words; w++) {
+        *seed = *seed * 1103515245u + 12345u;
+        strcat(title, pool[(*seed >> 16) % WORDS]);
+        strcat(title, " ");
+    }
+    *seed = *seed * 1103515245u + 12345u;
+    static const char *const cats[3] = {"Tea", "Coffee", "Mugs"};
+    return item(title, cats[(*seed >> 16) % 3], cats[(*seed >> 20) % 3], 0);
+}
+
+#define QUERIES 4
+#define FRESH_BASE 3000 /* fresh items' ids from here */
+#define FRESH_MAX 200
+
+typedef struct {
+    content_t *c;
+    uint8_t fresh[FRESH_MAX]; /* which of FRESH_BASE.. are fresh now */
+    uint32_t nfresh;          /* ids used */
+} world_t;
+
+/* ct_fresh_near(q) against the exact cosines of every fresh item: what it lists is fresh,
+ * scored as it is now (within eps: a cached score keeps the idf of its time) and best first;
+ * and when `complete`, nothing it leaves out scores above its last by more than eps (it
+ * has CT_NEAR) or above 0 (fewer). */
+static void check_near(const world_t *w, uint32_t q, int complete)
+{
+    const float eps = 0.05f;
+    vec_hit_t out[CT_NEAR];
+    size_t n = ct_fresh_near(w->c, q, out, CT_NEAR);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t x = out[i].item;
+        ASSERT(x >= FRESH_BASE && x < FRESH_BASE + w->nfresh && w->fresh[x - FRESH_BASE]);
+        ASSERT(fabsf(out[i].score - ct_similarity(w->c, q, x)) < eps);
+        ASSERT(i == 0 || out[i - 1].score >= out[i].score);
+    }
+    if (!complete)
+        return;
+    float floor = n == CT_NEAR ? ct_similarity(w->c, q, out[n - 1].item) + eps : 1e-6f;
+    for (uint32_t i = 0; i < w->nfresh; i++)
+        if (w->fresh[i] && ct_similarity(w->c, q, FRESH_BASE + i) > floor && !found(out, n, FRESH_BASE + i))
+            FAIL("query %u: fresh item %u (cosine %.3f) missing from a list ending at %.3f", q, FRESH_BASE + i,
+                 ct_similarity(w->c, q, FRESH_BASE + i), n ? out[n - 1].score : 0.0f);
+}
+
+static void add_fresh(world_t *w, uint32_t *seed)
+{
+    set(w->c, FRESH_BASE + w->nfresh, pool_item(seed));
+    w->fresh[w->nfresh++] = 1;
+}
+
+TEST(fresh_neighbours_follow_the_fresh_index_as_a_search_would)
+{
+    world_t w = {ct_new(), {0}, 0};
+    uint32_t seed = 7;
+    /* A catalog of mature items on the same words, big enough that the additions below
+     * move its size by less than the 5% that refreshes the idf table (and voids every
+     * cached list): the lists must catch up on their own. */
+    for (uint32_t i = 0; i < 2000; i++) {
+        json_t *d = pool_item(&seed);
+        ct_item_set(w.c, i, d, 0);
+        json_decref(d);
+    }
+    for (int i = 0; i < 12; i++)
+        add_fresh(&w, &seed);
+    for (uint32_t q = 0; q < QUERIES; q++) /* the lists are searched and cached */
+        check_near(&w, q, 1);
+    /* New fresh items, one at a time, the lists read after each. */
+    for (int i = 0; i < 40; i++) {
+        add_fresh(&w, &seed);
+        for (uint32_t q = 0; q < QUERIES; q++)
+            check_near(&w, q, 1);
+    }
+    /* Fresh items' texts change: an old score must not stay, nor a new one be missed. */
+    for (uint32_t i = 0; i < 20; i++) {
+        set(w.c, FRESH_BASE + i * 2, pool_item(&seed));
+        for (uint32_t q = 0; q < QUERIES; q++)
+            check_near(&w, q, 1);
+    }
+    /* Some mature, some are deleted: they leave the lists (which may run short). */
+    for (uint32_t i = 0; i < 12; i++) {
+        uint32_t x = FRESH_BASE + 1 + i * 3;
+        if (i % 2)
+            ct_item_mature(w.c, x);
+        else
+            ct_item_set(w.c, x, NULL, 0);
+        w.fresh[x - FRESH_BASE] = 0;
+        for (uint32_t q = 0; q < QUERIES; q++)
+            check_near(&w, q, 0);
+    }
+    /* More additions than a list catches up on: searched again, whole. */
+    for (int i = 0; i < 70; i++)
+        add_fresh(&w, &seed);
+    for (uint32_t q = 0; q < QUERIES; q++)
+        check_near(&w, q, 1);
+    ASSERT(w.nfresh <= FRESH_MAX);
+    ct_free(w.c);
+}
+
 static server_t S;
 static char DIR_[256];
 
@@ -365,4 +475,5 @@ TEST_MAIN(TEST_ENTRY(terms_index_and_search), TEST_ENTRY(a_new_item_reaches_the_
           TEST_ENTRY(ranker_fit_finds_the_known_weights),
           TEST_ENTRY(fresh_index_keeps_new_items_until_they_mature),
           TEST_ENTRY(fresh_neighbours_are_cached_until_the_fresh_index_changes),
+          TEST_ENTRY(fresh_neighbours_follow_the_fresh_index_as_a_search_would),
           TEST_ENTRY(content_adds_new_items_to_rich_cooccurrence_and_everything_to_thin))

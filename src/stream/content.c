@@ -40,14 +40,23 @@ typedef struct {
 } plist_t;
 
 /* An item's fresh neighbours as last searched (ct_fresh_near); valid while epoch is the
- * content's near_epoch. */
+ * content's near_epoch, and up to date with the fresh index's additions before seq. */
 typedef struct {
     uint32_t epoch; /* 0: never searched, or the item's own terms changed since */
     uint32_t n;
+    uint32_t seq; /* the content's add_seq when the list was last brought up to date */
     vec_hit_t hit[CT_NEAR];
 } near_t;
 
 #define NEAR_LOCKS 64 /* stripes of the neighbour cache's locks, by item */
+/* Items entering the fresh index (new, or with new terms) are remembered in a ring, so
+ * that a cached list catches up by scoring the few added since it was made instead of
+ * searching again: when every addition voided every list, one new item per 10,000
+ * answers tripled the answer's cost (bench-answers CHURN=10000, BENCHMARKS.md). A list
+ * more than NEAR_CATCHUP additions behind is searched again. */
+#define NEAR_RING 128 /* power of two */
+#define NEAR_CATCHUP 64
+_Static_assert(NEAR_CATCHUP <= NEAR_RING, "a list catches up only on additions the ring still holds");
 
 struct content {
     intern_t *terms;
@@ -70,7 +79,10 @@ struct content {
     uint32_t fresh_words;
     uint64_t *fresh_bits; /* bit per item id (fresh_words words): whether it is fresh, in
                              a few KiB that stay in cache (item[] is a miss per item) */
-    uint32_t near_epoch; /* moves when an item enters the fresh index or its terms change */
+    uint32_t near_epoch; /* moves when every cached list is void (the idf table refreshed) */
+    uint32_t add_seq;    /* additions to the fresh index so far */
+    uint32_t added[NEAR_RING]; /* the last of them, addition s at s % NEAR_RING */
+    ct_vec_t added_vec[NEAR_RING]; /* and each one's unit vector as it was added (owned) */
     pthread_mutex_t near_mu[NEAR_LOCKS];
 };
 
@@ -139,6 +151,8 @@ void ct_free(content_t *c)
     free(c->idfv);
     free(c->near);
     free(c->fresh_bits);
+    for (int i = 0; i < NEAR_RING; i++)
+        ct_vector_free(&c->added_vec[i]);
     for (int i = 0; i < NEAR_LOCKS; i++)
         pthread_mutex_destroy(&c->near_mu[i]);
     intern_free(c->terms);
@@ -405,8 +419,12 @@ void ct_item_set(content_t *c, uint32_t item, json_t *doc, int fresh)
         if (fresh)
             c->fresh_bits[item >> 6] |= 1ull << (item & 63);
         c->nlive++;
-        if (fresh) /* the fresh index changed: every cached list may miss it */
-            c->near_epoch++;
+        if (fresh) { /* the fresh index changed: every cached list may miss it */
+            uint32_t slot = c->add_seq++ & (NEAR_RING - 1);
+            c->added[slot] = item;
+            ct_vector_free(&c->added_vec[slot]);
+            ct_vector_new(c, item, &c->added_vec[slot]);
+        }
     }
     free(t);
     refresh_idf(c);
@@ -629,6 +647,95 @@ void ct_fresh_near_prefetch(const content_t *c, uint32_t item)
     }
 }
 
+/* An item's unit TF-IDF weights by term in an open-addressed table, so that another
+ * item is scored against it by a probe per term of its own, without a branch on whether
+ * the term is there: a walk of two sorted term lists side by side, or a probe that stops
+ * at the term or an empty slot, mispredicts every few terms. Inserting never wraps (the
+ * table runs on past its hashed range), and a probe reads the `reach` slots from the
+ * term's hashed slot, reach being the largest displacement of any term. */
+#define TT_MIN 64
+typedef struct {
+    uint32_t term[4 * MAX_TERMS + MAX_TERMS]; /* UINT32_MAX: empty */
+    float w[4 * MAX_TERMS + MAX_TERMS];       /* 0 where empty */
+    uint32_t shift, reach;                    /* a term's slot: the high bits of its hash */
+} termtab_t;
+
+static void termtab_init(const content_t *c, uint32_t item, termtab_t *t)
+{
+    const citem_t *it = &c->item[item];
+    uint32_t size = TT_MIN, shift = 26;
+    while (size < 4 * it->n)
+        size *= 2, shift--;
+    t->shift = shift;
+    t->reach = 1;
+    memset(t->term, 0xff, (size + it->n) * sizeof t->term[0]);
+    memset(t->w, 0, (size + it->n) * sizeof t->w[0]);
+    float norm = norm_of(c, item);
+    for (uint32_t i = 0; i < it->n && norm > 0; i++) {
+        uint32_t h0 = (it->f[i].term * 2654435761u) >> shift, h = h0;
+        while (t->term[h] != UINT32_MAX)
+            h++;
+        t->term[h] = it->f[i].term;
+        t->w[h] = it->f[i].tf * idf(c, it->f[i].term) / norm;
+        if (h - h0 + 1 > t->reach)
+            t->reach = h - h0 + 1;
+    }
+}
+_Static_assert(TT_MIN == 1u << (32 - 26), "termtab_init's first shift names TT_MIN slots");
+
+/* Cosine of a unit vector with the item of t. */
+static float termtab_sim(const termtab_t *t, const ct_vec_t *v)
+{
+    float dot = 0;
+    for (uint32_t i = 0; i < v->n; i++) {
+        uint32_t term = v->t[i].term, h = (term * 2654435761u) >> t->shift;
+        float w = 0;
+        for (uint32_t d = 0; d < t->reach; d++) /* the terms that hashed here lie in reach */
+            w += t->term[h + d] == term ? t->w[h + d] : 0.0f;
+        dot += v->t[i].w * w;
+    }
+    return dot;
+}
+
+/* Brings item's cached list up to date with the additions to the fresh index since it
+ * was made: each added item still fresh is scored against item (the search's cosine) and
+ * takes its place in the list, replacing its old entry when its terms changed. Returns 0
+ * when such an item of a full list now scores below the list's last (what lies between is
+ * not known: the list is to be searched again), else 1. Under the entry's stripe lock; writers are held off. */
+static int near_catch_up(const content_t *c, uint32_t item, near_t *e)
+{
+    termtab_t *t = NULL; /* made when the first addition needs it */
+    termtab_t tab;
+    for (; e->seq != c->add_seq; e->seq++) {
+        uint32_t slot = e->seq & (NEAR_RING - 1), x = c->added[slot];
+        if (x == item || !((c->fresh_bits[x >> 6] >> (x & 63)) & 1))
+            continue;
+        uint32_t n = 0;
+        float worst = e->n == CT_NEAR ? e->hit[CT_NEAR - 1].score : 0; /* 0: all are listed */
+        for (uint32_t i = 0; i < e->n; i++) /* its old entry, if any, goes */
+            if (e->hit[i].item != x)
+                e->hit[n++] = e->hit[i];
+        int moved = n < e->n;
+        e->n = n;
+        if (!t)
+            termtab_init(c, item, t = &tab);
+        float sim = termtab_sim(t, &c->added_vec[slot]);
+        if (moved && worst > 0 && !(sim >= worst))
+            return 0; /* it fell below the last listed: what comes between is not known */
+        if (!(sim > 0) || (n == CT_NEAR && !(sim > e->hit[n - 1].score)))
+            continue;
+        uint32_t at = n < CT_NEAR ? n : CT_NEAR - 1; /* the last place, or the worst's */
+        while (at > 0 && (e->hit[at - 1].score < sim || (e->hit[at - 1].score == sim && e->hit[at - 1].item > x))) {
+            e->hit[at] = e->hit[at - 1];
+            at--;
+        }
+        e->hit[at] = (vec_hit_t){x, sim};
+        if (n < CT_NEAR)
+            e->n = n + 1;
+    }
+    return 1;
+}
+
 size_t ct_fresh_near(content_t *c, uint32_t item, vec_hit_t *out, size_t k)
 {
     if (!ct_has(c, item) || !c->nfresh)
@@ -639,7 +746,7 @@ size_t ct_fresh_near(content_t *c, uint32_t item, vec_hit_t *out, size_t k)
     pthread_mutex_t *mu = &c->near_mu[item % NEAR_LOCKS];
     size_t n = 0;
     pthread_mutex_lock(mu);
-    if (e->epoch == c->near_epoch) {
+    if (e->epoch == c->near_epoch && c->add_seq - e->seq <= NEAR_CATCHUP && near_catch_up(c, item, e)) {
         /* Matured (or deleted) items drop out; once half have, search again. */
         uint32_t alive = 0;
         for (uint32_t i = 0; i < e->n; i++) {
@@ -669,6 +776,7 @@ size_t ct_fresh_near(content_t *c, uint32_t item, vec_hit_t *out, size_t k)
     memcpy(e->hit, hits, m * sizeof *hits);
     e->n = (uint32_t)m;
     e->epoch = epoch;
+    e->seq = c->add_seq;
     pthread_mutex_unlock(mu);
     n = m < k ? m : k;
     memcpy(out, hits, n * sizeof *out);
