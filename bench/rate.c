@@ -15,7 +15,9 @@
  * reported apart. With -p WRITE_CONNS as well (open loop only), writes are a stream of
  * their own, on WRITE_CONNS connections of their own at P percent of the rate, and reads
  * keep the C connections at the rest: events then come as from other clients than the
- * pages, and a write waiting for an fsync holds no read back.
+ * pages, and a write waiting for an fsync holds no read back. With -N K, every K-th write
+ * is instead PUT /v1/items/{a new id} with a new product (a title, category, brand and
+ * price drawn from short word lists): a catalog growing while it is served.
  *
  * Requests scheduled in the first WARMUP seconds are not recorded; then DURATION
  * seconds are; after that nothing new is sent and answers still in flight get 5 s.
@@ -31,7 +33,7 @@
  *   unfinished=N                      (no answer within 5 s after the end)
  *
  * Usage: bench-rate -a HOST:PORT -f IDS_FILE [-P PATH_TEMPLATE] [-r RATE] [-c CONNS]
- *                   [-d SECONDS] [-w WARMUP] [-W WRITE_PCT -i ITEMS_FILE [-p WRITE_CONNS]] [-s SEED] */
+ *                   [-d SECONDS] [-w WARMUP] [-W WRITE_PCT -i ITEMS_FILE [-p WRITE_CONNS] [-N K]] [-s SEED] */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -190,6 +192,32 @@ static size_t g_nids, g_nitems;
 static unsigned g_write_permille;
 static char g_nonce[16];
 static uint64_t g_seq;
+static unsigned g_new_every; /* -N: every g_new_every-th write adds an item */
+static uint64_t g_writes;
+
+/* PUT /v1/items of a new product into c->out. */
+static void build_new_item(conn_t *c)
+{
+    static const char *const adj[] = {"Urban",  "Natural", "Everyday", "Classic", "Premium",
+                                      "Organic", "Compact", "Deluxe",   "Soft",    "Bright"};
+    static const char *const noun[] = {"Body Lotion", "Camera Lens", "Dog Bed",   "Tea Kettle", "Yoga Mat",
+                                       "Desk Lamp",   "Water Bottle", "Phone Case", "Rain Jacket", "Cutting Board"};
+    static const char *const cat[] = {"Beauty", "Electronics", "Pets", "Home", "Sports", "Office"};
+    static const char *const brand[] = {"Vebo", "Quisen", "Toria", "Lumo", "Arden", "Kest"};
+#define PICK(a) a[rnd() % (sizeof a / sizeof a[0])]
+    const char *a1 = PICK(adj), *a2 = PICK(adj), *n = PICK(noun), *ct = PICK(cat), *b = PICK(brand);
+    unsigned cents = 199 + (unsigned)(rnd() % 9800);
+#undef PICK
+    char body[600];
+    int bn = snprintf(body, sizeof body,
+                      "{\"title\":\"%s %s %s %s\",\"categories\":[\"%s\",\"%s %s\"],\"brand\":\"%s\","
+                      "\"price\":%u.%02u,\"in_stock\":true}",
+                      b, a1, a2, n, ct, ct, n, b, cents / 100, cents % 100);
+    c->outlen = (size_t)snprintf(c->out, sizeof c->out,
+                                 "PUT /v1/items/rate-%s-n%llu HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                                 "Content-Length: %d\r\n\r\n%s",
+                                 g_nonce, (unsigned long long)++g_seq, g_hosthdr, bn, body);
+}
 
 /* kind: K_READ, K_WRITE, or -1 for one drawn by the write share. */
 static void build_request(conn_t *c, int kind)
@@ -210,6 +238,8 @@ static void build_request(conn_t *c, int kind)
         }
         snprintf(path + n, sizeof path - n, "%s", t);
         c->outlen = (size_t)snprintf(c->out, sizeof c->out, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", path, g_hosthdr);
+    } else if (g_new_every && ++g_writes % g_new_every == 0) {
+        build_new_item(c);
     } else {
         static const char *types[] = {"view", "click", "add_to_cart", "purchase"};
         unsigned r = (unsigned)(rnd() % 100);
@@ -287,7 +317,7 @@ int main(int argc, char **argv)
     double rate = 0, secs = 10, warm = 1, write_pct = 0;
     int nconn = 32, wconn = 0, o;
     uint64_t seed = 1;
-    while ((o = getopt(argc, argv, "a:f:P:r:c:d:w:W:i:s:p:")) != -1) {
+    while ((o = getopt(argc, argv, "a:f:P:r:c:d:w:W:i:s:p:N:")) != -1) {
         switch (o) {
         case 'a': addr = optarg; break;
         case 'f': ids_file = optarg; break;
@@ -300,6 +330,7 @@ int main(int argc, char **argv)
         case 'i': items_file = optarg; break;
         case 's': seed = strtoull(optarg, NULL, 10); break;
         case 'p': wconn = atoi(optarg); break;
+        case 'N': g_new_every = (unsigned)atoi(optarg); break;
         default: goto usage;
         }
     }
@@ -459,8 +490,9 @@ int main(int argc, char **argv)
         }
     }
 
-    printf("rate: mode=%s target_rps=%.0f conns=%d write_conns=%d warmup=%gs duration=%gs write_pct=%g ids=%zu\n",
-           closed ? "closed" : "open", rate, nconn, wconn, warm, secs, write_pct, g_nids);
+    printf("rate: mode=%s target_rps=%.0f conns=%d write_conns=%d warmup=%gs duration=%gs write_pct=%g ids=%zu "
+           "new_item_every=%u\n",
+           closed ? "closed" : "open", rate, nconn, wconn, warm, secs, write_pct, g_nids, g_new_every);
     report("read:", &ser[K_READ], secs);
     if (g_write_permille) {
         report("write:", &ser[K_WRITE], secs);
@@ -499,6 +531,6 @@ int main(int argc, char **argv)
     return 0;
 usage:
     fprintf(stderr, "usage: bench-rate -a HOST:PORT -f IDS_FILE [-P PATH_TEMPLATE] [-r RATE] [-c CONNS] [-d SECONDS]\n"
-                    "                  [-w WARMUP] [-W WRITE_PCT -i ITEMS_FILE [-p WRITE_CONNS]] [-s SEED]\n");
+                    "                  [-w WARMUP] [-W WRITE_PCT -i ITEMS_FILE [-p WRITE_CONNS] [-N K]] [-s SEED]\n");
     return 2;
 }
