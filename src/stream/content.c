@@ -701,7 +701,8 @@ static float termtab_sim(const termtab_t *t, const ct_vec_t *v)
  * was made: each added item still fresh is scored against item (the search's cosine) and
  * takes its place in the list, replacing its old entry when its terms changed. Returns 0
  * when such an item of a full list now scores below the list's last (what lies between is
- * not known: the list is to be searched again), else 1. Under the entry's stripe lock; writers are held off. */
+ * not known): the list is void then, to be searched again. Under the entry's stripe lock;
+ * writers are held off. */
 static int near_catch_up(const content_t *c, uint32_t item, near_t *e)
 {
     termtab_t *t = NULL; /* made when the first addition needs it */
@@ -720,8 +721,10 @@ static int near_catch_up(const content_t *c, uint32_t item, near_t *e)
         if (!t)
             termtab_init(c, item, t = &tab);
         float sim = termtab_sim(t, &c->added_vec[slot]);
-        if (moved && worst > 0 && !(sim >= worst))
-            return 0; /* it fell below the last listed: what comes between is not known */
+        if (moved && worst > 0 && !(sim >= worst)) {
+            e->epoch = 0; /* no other reader goes on from the list as it is now */
+            return 0;
+        }
         if (!(sim > 0) || (n == CT_NEAR && !(sim > e->hit[n - 1].score)))
             continue;
         uint32_t at = n < CT_NEAR ? n : CT_NEAR - 1; /* the last place, or the worst's */
