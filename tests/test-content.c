@@ -144,38 +144,38 @@ TEST(fresh_neighbours_are_cached_until_the_fresh_index_changes)
     set(c, 2, item("Mint green tea", "Tea", "Leaf", 5));
     set(c, 3, item("Dark roast coffee beans", "Coffee", "Bean Co", 9));
     vec_hit_t out[CT_NEAR];
-    size_t n = ct_fresh_near(c, 0, out, CT_NEAR);
+    size_t n = ct_fresh_near(c, 0, out, CT_NEAR, NULL);
     ASSERT(n >= 2 && found(out, n, 1) && found(out, n, 2) && !found(out, n, 0));
     for (size_t i = 0; i < n; i++) { /* the exact cosines, best first */
         ASSERT(fabsf(out[i].score - ct_similarity(c, 0, out[i].item)) < 1e-5f);
         ASSERT(i == 0 || out[i - 1].score >= out[i].score);
     }
-    ASSERT_EQ(ct_fresh_near(c, 0, out, 1), 1); /* k bounds the answer */
+    ASSERT_EQ(ct_fresh_near(c, 0, out, 1, NULL), 1); /* k bounds the answer */
     /* A new fresh item enters: the cached list knows it at once. */
     set(c, 4, item("Green tea", "Tea", "Leaf", 4));
-    n = ct_fresh_near(c, 0, out, CT_NEAR);
+    n = ct_fresh_near(c, 0, out, CT_NEAR, NULL);
     ASSERT(n >= 1 && out[0].item == 4 && out[0].score > 0.99f);
     /* One matures: it leaves the list; the rest stay. */
     ct_item_mature(c, 1);
-    n = ct_fresh_near(c, 0, out, CT_NEAR);
+    n = ct_fresh_near(c, 0, out, CT_NEAR, NULL);
     ASSERT(!found(out, n, 1) && found(out, n, 4) && found(out, n, 2));
     /* A stock or price update that leaves the terms alone changes nothing. */
     set(c, 2, item("Mint green tea", "Tea", "Leaf", 5));
     ASSERT_EQ(ct_fresh_count(c), 3);
-    n = ct_fresh_near(c, 0, out, CT_NEAR);
+    n = ct_fresh_near(c, 0, out, CT_NEAR, NULL);
     ASSERT(found(out, n, 2) && found(out, n, 4));
     /* The item's own text changes: its neighbours are searched again. */
     d = item("Dark roast coffee beans", "Coffee", "Bean Co", 9);
     ct_item_set(c, 0, d, 0);
     json_decref(d);
-    n = ct_fresh_near(c, 0, out, CT_NEAR);
+    n = ct_fresh_near(c, 0, out, CT_NEAR, NULL);
     ASSERT(n >= 1 && out[0].item == 3);
     /* Without terms, or with no fresh item left: nothing. */
-    ASSERT_EQ(ct_fresh_near(c, 99, out, CT_NEAR), 0);
+    ASSERT_EQ(ct_fresh_near(c, 99, out, CT_NEAR, NULL), 0);
     ct_item_mature(c, 2);
     ct_item_mature(c, 3);
     ct_item_mature(c, 4);
-    ASSERT_EQ(ct_fresh_near(c, 0, out, CT_NEAR), 0);
+    ASSERT_EQ(ct_fresh_near(c, 0, out, CT_NEAR, NULL), 0);
     ct_free(c);
 }
 
@@ -219,7 +219,7 @@ static void check_near(const world_t *w, uint32_t q, int complete)
 {
     const float eps = 0.05f;
     vec_hit_t out[CT_NEAR];
-    size_t n = ct_fresh_near(w->c, q, out, CT_NEAR);
+    size_t n = ct_fresh_near(w->c, q, out, CT_NEAR, NULL);
     for (size_t i = 0; i < n; i++) {
         uint32_t x = out[i].item;
         ASSERT(x >= FRESH_BASE && x < FRESH_BASE + w->nfresh && w->fresh[x - FRESH_BASE]);
@@ -286,6 +286,52 @@ TEST(fresh_neighbours_follow_the_fresh_index_as_a_search_would)
     for (uint32_t q = 0; q < QUERIES; q++)
         check_near(&w, q, 1);
     ASSERT(w.nfresh <= FRESH_MAX);
+    ct_free(w.c);
+}
+
+TEST(fresh_neighbours_far_behind_wait_for_the_callers_budget)
+{
+    world_t w = {ct_new(), {0}, 0};
+    uint32_t seed = 11;
+    for (uint32_t i = 1; i < 2000; i++) { /* mature, on the pool's words (as above) */
+        json_t *d = pool_item(&seed);
+        ct_item_set(w.c, i, d, 0);
+        json_decref(d);
+    }
+    json_t *d = item("green jasmine tea", "Tea", "Tea", 0);
+    ct_item_set(w.c, 0, d, 0);
+    json_decref(d);
+    for (int i = 0; i < 12; i++)
+        add_fresh(&w, &seed);
+    vec_hit_t out[CT_NEAR], before[CT_NEAR];
+    int budget = 0;
+    /* Never searched: searched whatever the budget, which it does not spend. */
+    size_t nb = ct_fresh_near(w.c, 0, before, CT_NEAR, &budget);
+    ASSERT(nb > 0 && budget == 0);
+    /* More additions than a catch-up takes, the last one item 0's twin. */
+    for (int i = 0; i < 70; i++)
+        add_fresh(&w, &seed);
+    uint32_t twin = FRESH_BASE + w.nfresh;
+    set(w.c, twin, item("green jasmine tea", "Tea", "Tea", 0));
+    w.fresh[w.nfresh++] = 1;
+    /* Spent budget: the list as it stood. */
+    size_t n = ct_fresh_near(w.c, 0, out, CT_NEAR, &budget);
+    ASSERT_EQ(n, nb);
+    for (size_t i = 0; i < n; i++)
+        ASSERT(out[i].item == before[i].item && out[i].score == before[i].score);
+    ASSERT_EQ(budget, 0);
+    /* One search left: spent on it, and the twin is first. */
+    budget = 1;
+    n = ct_fresh_near(w.c, 0, out, CT_NEAR, &budget);
+    ASSERT(n >= 1 && out[0].item == twin && out[0].score > 0.99f);
+    ASSERT_EQ(budget, 0);
+    check_near(&w, 0, 1);
+    /* Up to date now: read with no budget at all, and with a few new items caught up on. */
+    add_fresh(&w, &seed);
+    n = ct_fresh_near(w.c, 0, out, CT_NEAR, &budget);
+    ASSERT(n >= 1 && out[0].item == twin);
+    ASSERT_EQ(budget, 0);
+    check_near(&w, 0, 1);
     ct_free(w.c);
 }
 
@@ -476,4 +522,5 @@ TEST_MAIN(TEST_ENTRY(terms_index_and_search), TEST_ENTRY(a_new_item_reaches_the_
           TEST_ENTRY(fresh_index_keeps_new_items_until_they_mature),
           TEST_ENTRY(fresh_neighbours_are_cached_until_the_fresh_index_changes),
           TEST_ENTRY(fresh_neighbours_follow_the_fresh_index_as_a_search_would),
+          TEST_ENTRY(fresh_neighbours_far_behind_wait_for_the_callers_budget),
           TEST_ENTRY(content_adds_new_items_to_rich_cooccurrence_and_everything_to_thin))

@@ -67,6 +67,7 @@ _Static_assert(ACC_MAX < 65536, "acc_t.at holds 1 + an index in 16 bits");
 #define CONTENT_CANDIDATES 100 /* best items asked of the content index */
 #define CONTENT_THIN 10         /* co-occurrence proposals below which content searches every item */
 #define CONTENT_FRESH 20        /* fresh items asked of it otherwise */
+#define CONTENT_REFRESH 2       /* lists far behind the fresh index searched again per answer */
 #define COLD_TRENDING 0.1f   /* trending's share of a newcomer's answer (popular: 1) */
 _Static_assert(CONTENT_HIST * CT_NEAR <= 128, "content_candidates indexes its sums in a byte, at most half full");
 
@@ -1250,10 +1251,11 @@ static size_t content_candidates(const state_t *st, const hist_t *h, size_t nh, 
     uint32_t top_of[CONTENT_HIST * CT_NEAR];
     uint8_t at[256] = {0}; /* item hash -> 1 + its index in sum (linear probing, at most half full) */
     size_t n = 0;
+    int budget = CONTENT_REFRESH;
     for (size_t i = 0; i < nh; i++) {
         float w = content_weight(st, &h[i], now_ms);
         vec_hit_t near[CT_NEAR];
-        size_t m = w > 0 ? ct_fresh_near(st->content, h[i].item, near, CT_NEAR) : 0;
+        size_t m = w > 0 ? ct_fresh_near(st->content, h[i].item, near, CT_NEAR, &budget) : 0;
         for (size_t j = 0; j < m; j++) {
             size_t s = (near[j].item * 2654435761u) >> 24;
             while (at[s] && sum[at[s] - 1].item != near[j].item)

@@ -739,7 +739,23 @@ static int near_catch_up(const content_t *c, uint32_t item, near_t *e)
     return 1;
 }
 
-size_t ct_fresh_near(content_t *c, uint32_t item, vec_hit_t *out, size_t k)
+/* The still-fresh entries of e, at most k, into out; returns how many, *alive how many
+ * of e's are still fresh. */
+static size_t near_alive(const content_t *c, const near_t *e, vec_hit_t *out, size_t k, uint32_t *alive)
+{
+    size_t n = 0;
+    *alive = 0;
+    for (uint32_t i = 0; i < e->n; i++) {
+        uint32_t x = e->hit[i].item;
+        int fresh = (c->fresh_bits[x >> 6] >> (x & 63)) & 1;
+        if (fresh && n < k)
+            out[n++] = e->hit[i];
+        *alive += (uint32_t)fresh;
+    }
+    return n;
+}
+
+size_t ct_fresh_near(content_t *c, uint32_t item, vec_hit_t *out, size_t k, int *budget)
 {
     if (!ct_has(c, item) || !c->nfresh)
         return 0;
@@ -748,22 +764,25 @@ size_t ct_fresh_near(content_t *c, uint32_t item, vec_hit_t *out, size_t k)
     near_t *e = &c->near[item];
     pthread_mutex_t *mu = &c->near_mu[item % NEAR_LOCKS];
     size_t n = 0;
+    uint32_t alive;
     pthread_mutex_lock(mu);
-    if (e->epoch == c->near_epoch && c->add_seq - e->seq <= NEAR_CATCHUP && near_catch_up(c, item, e)) {
+    int current = e->epoch == c->near_epoch, near = c->add_seq - e->seq <= NEAR_CATCHUP;
+    if (current && near && near_catch_up(c, item, e)) {
         /* Matured (or deleted) items drop out; once half have, search again. */
-        uint32_t alive = 0;
-        for (uint32_t i = 0; i < e->n; i++) {
-            uint32_t x = e->hit[i].item;
-            int fresh = (c->fresh_bits[x >> 6] >> (x & 63)) & 1;
-            if (fresh && n < k)
-                out[n++] = e->hit[i];
-            alive += (uint32_t)fresh;
-        }
+        n = near_alive(c, e, out, k, &alive);
         if (2 * alive >= e->n) {
             pthread_mutex_unlock(mu);
             return n;
         }
+    } else if (e->epoch && (!current || !near) && budget && *budget <= 0) {
+        /* Behind by more than a catch-up, with the caller's searches spent: the list as
+         * it stands (without the newest items) rather than another search. */
+        n = near_alive(c, e, out, k, &alive);
+        pthread_mutex_unlock(mu);
+        return n;
     }
+    if (budget && e->epoch && (!current || !near))
+        --*budget;
     uint32_t epoch = c->near_epoch; /* a writer cannot move it while readers run */
     pthread_mutex_unlock(mu);
 

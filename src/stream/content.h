@@ -62,9 +62,14 @@ size_t ct_search_fresh(const content_t *c, const ct_query_t *q, vec_hit_t *out, 
  * of item's own vector in the fresh index, cached per item; an item entering the fresh
  * index (or a fresh item's new terms) is scored into the cached lists as they are read,
  * and a list is searched again when it is far behind, when item's own terms change, or
- * when half of it has matured. Several readers may call it at once (the cache has its
- * own locks); writers must be held off, as for every other call here (the store's lock). */
-size_t ct_fresh_near(content_t *c, uint32_t item, vec_hit_t *out, size_t k);
+ * when half of it has matured. With budget, a list far behind (or older than the idf
+ * table) is searched again only while *budget > 0, which each such search decrements;
+ * past that it is answered as it stands, so that a bulk load of new items costs an answer
+ * a bounded number of searches (a list never searched, or of an item whose terms changed,
+ * is searched regardless). NULL: no bound. Several readers may call it at once (the cache
+ * has its own locks); writers must be held off, as for every other call here (the store's
+ * lock). */
+size_t ct_fresh_near(content_t *c, uint32_t item, vec_hit_t *out, size_t k, int *budget);
 /* Asks the cache for item's cached list (before a loop of ct_fresh_near). */
 void ct_fresh_near_prefetch(const content_t *c, uint32_t item);
 #define CT_NEAR 8
