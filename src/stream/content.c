@@ -45,6 +45,7 @@ typedef struct {
     uint32_t epoch; /* 0: never searched, or the item's own terms changed since */
     uint32_t n;
     uint32_t seq; /* the content's add_seq when the list was last brought up to date */
+    float norm;   /* the item's TF-IDF norm when it was searched (a catch-up's, without idf) */
     vec_hit_t hit[CT_NEAR];
 } near_t;
 
@@ -82,7 +83,9 @@ struct content {
     uint32_t near_epoch; /* moves when every cached list is void (the idf table refreshed) */
     uint32_t add_seq;    /* additions to the fresh index so far */
     uint32_t added[NEAR_RING]; /* the last of them, addition s at s % NEAR_RING */
-    ct_vec_t added_vec[NEAR_RING]; /* and each one's unit vector as it was added (owned) */
+    /* and each one's unit vector as it was added, each weight times its term's idf, so
+     * that a catch-up looks up no idf (owned) */
+    ct_vec_t added_vec[NEAR_RING];
     pthread_mutex_t near_mu[NEAR_LOCKS];
 };
 
@@ -380,6 +383,8 @@ static int same_terms(const content_t *c, uint32_t item, const terms_t *t, int f
     return 1;
 }
 
+static float idf(const content_t *c, uint32_t term);
+
 void ct_item_set(content_t *c, uint32_t item, json_t *doc, int fresh)
 {
     uint32_t cap = c->item_cap;
@@ -422,8 +427,11 @@ void ct_item_set(content_t *c, uint32_t item, json_t *doc, int fresh)
         if (fresh) { /* the fresh index changed: every cached list may miss it */
             uint32_t slot = c->add_seq++ & (NEAR_RING - 1);
             c->added[slot] = item;
-            ct_vector_free(&c->added_vec[slot]);
-            ct_vector_new(c, item, &c->added_vec[slot]);
+            ct_vec_t *v = &c->added_vec[slot];
+            ct_vector_free(v);
+            ct_vector_new(c, item, v);
+            for (uint32_t i = 0; i < v->n; i++)
+                v->t[i].w *= idf(c, v->t[i].term);
         }
     }
     free(t);
@@ -650,45 +658,74 @@ void ct_fresh_near_prefetch(const content_t *c, uint32_t item)
 /* An item's unit TF-IDF weights by term in an open-addressed table, so that another
  * item is scored against it by a probe per term of its own, without a branch on whether
  * the term is there: a walk of two sorted term lists side by side, or a probe that stops
- * at the term or an empty slot, mispredicts every few terms. Inserting never wraps (the
- * table runs on past its hashed range), and a probe reads the `reach` slots from the
- * term's hashed slot, reach being the largest displacement of any term. */
-#define TT_MIN 64
+ * at the term or an empty slot, mispredicts every few terms. The table is filled with
+ * one hash after another, then at twice the size, until no two terms share a slot, so
+ * that a probe reads one slot; past TT_MAX slots the last fill stays, and a probe reads
+ * the `reach` slots from the term's own (inserting never wraps: the table runs on past
+ * its hashed range), reach being the largest displacement of any term. */
+#define TT_FIRST 16 /* slots per term to start with */
+#define TT_MAX (TT_FIRST * MAX_TERMS)
 typedef struct {
-    uint32_t term[4 * MAX_TERMS + MAX_TERMS]; /* UINT32_MAX: empty */
-    float w[4 * MAX_TERMS + MAX_TERMS];       /* 0 where empty */
-    uint32_t shift, reach;                    /* a term's slot: the high bits of its hash */
+    uint32_t term[TT_MAX + MAX_TERMS]; /* UINT32_MAX: empty */
+    float w[TT_MAX + MAX_TERMS];       /* 0 where empty */
+    uint32_t mul, shift, reach;        /* a term's slot: the high bits of term * mul */
 } termtab_t;
 
-static void termtab_init(const content_t *c, uint32_t item, termtab_t *t)
+static const uint32_t tt_mul[] = {2654435761u, 2246822519u, 3266489917u, 668265263u};
+
+static void termtab_fill(const citem_t *it, const float *w, termtab_t *t, uint32_t size)
 {
-    const citem_t *it = &c->item[item];
-    uint32_t size = TT_MIN, shift = 26;
-    while (size < 4 * it->n)
-        size *= 2, shift--;
-    t->shift = shift;
-    t->reach = 1;
     memset(t->term, 0xff, (size + it->n) * sizeof t->term[0]);
     memset(t->w, 0, (size + it->n) * sizeof t->w[0]);
-    float norm = norm_of(c, item);
-    for (uint32_t i = 0; i < it->n && norm > 0; i++) {
-        uint32_t h0 = (it->f[i].term * 2654435761u) >> shift, h = h0;
+    t->reach = 1;
+    for (uint32_t i = 0; i < it->n; i++) {
+        uint32_t h0 = (it->f[i].term * t->mul) >> t->shift, h = h0;
         while (t->term[h] != UINT32_MAX)
             h++;
         t->term[h] = it->f[i].term;
-        t->w[h] = it->f[i].tf * idf(c, it->f[i].term) / norm;
+        t->w[h] = w[i];
         if (h - h0 + 1 > t->reach)
             t->reach = h - h0 + 1;
     }
 }
-_Static_assert(TT_MIN == 1u << (32 - 26), "termtab_init's first shift names TT_MIN slots");
 
-/* Cosine of a unit vector with the item of t. */
+/* t for item with its terms' frequencies over norm: against an added vector (weights
+ * times idf) a probe sums the cosine. */
+static void termtab_init(const content_t *c, uint32_t item, float norm, termtab_t *t)
+{
+    const citem_t *it = &c->item[item];
+    float w[MAX_TERMS];
+    for (uint32_t i = 0; i < it->n; i++)
+        w[i] = norm > 0 ? it->f[i].tf / norm : 0;
+    uint32_t size = 16, shift = 28;
+    while (size < TT_FIRST * it->n)
+        size *= 2, shift--;
+    for (;; size *= 2, shift--) {
+        for (size_t m = 0; m < sizeof tt_mul / sizeof tt_mul[0]; m++) {
+            t->mul = tt_mul[m];
+            t->shift = shift;
+            termtab_fill(it, w, t, size);
+            if (t->reach == 1)
+                return;
+        }
+        if (size * 2 > TT_MAX)
+            return;
+    }
+}
+
+/* Cosine of an added vector with the item of t. */
 static float termtab_sim(const termtab_t *t, const ct_vec_t *v)
 {
     float dot = 0;
+    if (t->reach == 1) { /* the common case: one slot per term */
+        for (uint32_t i = 0; i < v->n; i++) {
+            uint32_t term = v->t[i].term, h = (term * t->mul) >> t->shift;
+            dot += v->t[i].w * (t->term[h] == term ? t->w[h] : 0.0f);
+        }
+        return dot;
+    }
     for (uint32_t i = 0; i < v->n; i++) {
-        uint32_t term = v->t[i].term, h = (term * 2654435761u) >> t->shift;
+        uint32_t term = v->t[i].term, h = (term * t->mul) >> t->shift;
         float w = 0;
         for (uint32_t d = 0; d < t->reach; d++) /* the terms that hashed here lie in reach */
             w += t->term[h + d] == term ? t->w[h + d] : 0.0f;
@@ -719,7 +756,7 @@ static int near_catch_up(const content_t *c, uint32_t item, near_t *e)
         int moved = n < e->n;
         e->n = n;
         if (!t)
-            termtab_init(c, item, t = &tab);
+            termtab_init(c, item, e->norm, t = &tab);
         float sim = termtab_sim(t, &c->added_vec[slot]);
         if (moved && worst > 0 && !(sim >= worst)) {
             e->epoch = 0; /* no other reader goes on from the list as it is now */
@@ -799,6 +836,7 @@ size_t ct_fresh_near(content_t *c, uint32_t item, vec_hit_t *out, size_t k, int 
     e->n = (uint32_t)m;
     e->epoch = epoch;
     e->seq = c->add_seq;
+    e->norm = norm_of(c, item);
     pthread_mutex_unlock(mu);
     n = m < k ? m : k;
     memcpy(out, hits, n * sizeof *out);
