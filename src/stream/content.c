@@ -655,10 +655,10 @@ void ct_fresh_near_prefetch(const content_t *c, uint32_t item)
     }
 }
 
-/* An item's unit TF-IDF weights by term in an open-addressed table, so that another
- * item is scored against it by a probe per term of its own, without a branch on whether
- * the term is there: a walk of two sorted term lists side by side, or a probe that stops
- * at the term or an empty slot, mispredicts every few terms. The table is filled with
+/* An item's term frequencies over its norm, by term, in an open-addressed table, so
+ * that an added vector is scored against it by a probe per term of its own, without a
+ * branch on whether the term is there: a walk of two sorted term lists side by side, or
+ * a probe that stops at the term or an empty slot, mispredicts every few terms. The table is filled with
  * one hash after another, then at twice the size, until no two terms share a slot, so
  * that a probe reads one slot; past TT_MAX slots the last fill stays, and a probe reads
  * the `reach` slots from the term's own (inserting never wraps: the table runs on past
