@@ -1246,6 +1246,8 @@ static size_t content_candidates(const state_t *st, const hist_t *h, size_t nh, 
     }
     for (size_t i = 0; i < nh; i++) /* a miss each: overlap them */
         ct_fresh_near_prefetch(st->content, h[i].item);
+    for (size_t i = 0; i < nh; i++)
+        ct_fresh_near_prefetch_terms(st->content, h[i].item);
     vec_hit_t sum[CONTENT_HIST * CT_NEAR];
     float top[CONTENT_HIST * CT_NEAR]; /* the largest single history item's share, and which */
     uint32_t top_of[CONTENT_HIST * CT_NEAR];

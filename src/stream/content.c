@@ -651,7 +651,7 @@ void ct_fresh_near_prefetch(const content_t *c, uint32_t item)
 {
     if (item < c->item_cap) {
         __builtin_prefetch(&c->item[item]);                  /* ct_has reads it first */
-        prefetch_span(&c->near[item], sizeof c->near[item]); /* 72 bytes: two lines */
+        prefetch_span(&c->near[item], sizeof c->near[item]); /* 80 bytes: two lines */
     }
 }
 
@@ -790,6 +790,12 @@ static size_t near_alive(const content_t *c, const near_t *e, vec_hit_t *out, si
         *alive += (uint32_t)fresh;
     }
     return n;
+}
+
+void ct_fresh_near_prefetch_terms(const content_t *c, uint32_t item)
+{
+    if (item < c->item_cap && c->near[item].seq != c->add_seq && c->item[item].n)
+        prefetch_span(c->item[item].f, c->item[item].n * sizeof c->item[item].f[0]);
 }
 
 size_t ct_fresh_near(content_t *c, uint32_t item, vec_hit_t *out, size_t k, int *budget)

@@ -72,6 +72,8 @@ size_t ct_search_fresh(const content_t *c, const ct_query_t *q, vec_hit_t *out, 
 size_t ct_fresh_near(content_t *c, uint32_t item, vec_hit_t *out, size_t k, int *budget);
 /* Asks the cache for item's cached list (before a loop of ct_fresh_near). */
 void ct_fresh_near_prefetch(const content_t *c, uint32_t item);
+/* And, once that has come, item's terms when its list has additions to catch up on. */
+void ct_fresh_near_prefetch_terms(const content_t *c, uint32_t item);
 #define CT_NEAR 8
 #define CT_MAX_POSTINGS 2000
 #define CT_RESCORE 2 /* candidates scored exactly: CT_RESCORE k, the best by a cheap estimate */
