@@ -5,7 +5,9 @@
 # that what the host does meanwhile falls on both alike. A round's figure is the server's
 # CPU time (user + system, /proc/PID/stat) over its requests. On a 2-core VM the
 # absolute figures swing by 30% from minute to minute while the paired difference holds
-# to about a microsecond: check the method with the same binary on both sides first.
+# to about a microsecond: check the method with the same binary on both sides first,
+# and run a comparison in both orders (A and B swapped): on the 2026-12-03 Intel VM side
+# A came out 1-2 µs ahead whichever binary it ran.
 #
 #   bench/ab.sh BIN_A BIN_B DATA_DIR IDS_FILE [ROUNDS=16] [SECONDS=3]
 #
