@@ -110,7 +110,7 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < nids; i++) {
             const prof_t *p = st_user_profile(st, ids[i], strlen(ids[i]));
             known += p != NULL;
-            if (churn && i % churn == 0) {
+            if (churn && st->live_items && i % churn == 0) {
                 json_t *doc = st_item_doc(st, (uint32_t)(added * 7919 % st->live_items));
                 char id[32];
                 int idn = snprintf(id, sizeof id, "churn-%zu", added++);
