@@ -36,7 +36,6 @@ pid_a=$AISLE_PID
 READY_TIMEOUT=600 AISLE_BIN=$BIN_B start_aisle "$pb" "$SCRATCH/b" "$SCRATCH/b.log" --fsync never ${B_ARGS:-}
 pid_b=$AISLE_PID
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 path='/v1/users/{id}/recommendations?n=10'
 drive() { wrk -t1 -c32 -d"$2"s -s "$BENCH_DIR/foryou.lua" "http://127.0.0.1:$1" -- "$IDS" "$path"; }

@@ -28,7 +28,6 @@ port=$(free_port)
 READY_TIMEOUT=600 start_aisle "$port" "$SCRATCH/d" "$SCRATCH/aisle.log" --fsync never
 pid=$AISLE_PID
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 path='/v1/users/{id}/recommendations?n=10'
 load() { # load SEED [extra bench-rate flags]

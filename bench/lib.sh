@@ -198,6 +198,9 @@ json_num() {
   printf '%s' "$1" | grep -o "\"$2\":[-0-9.e+]*" | head -1 | cut -d: -f2
 }
 
+# cpu_ticks PID: the process's CPU time so far (user + system), in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+
 # Figures from a wrk output file.
 wrk_rps() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
 wrk_requests() { awk '/requests in/ {print $1}' "$1"; }

@@ -658,11 +658,11 @@ void ct_fresh_near_prefetch(const content_t *c, uint32_t item)
 /* An item's term frequencies over its norm, by term, in an open-addressed table, so
  * that an added vector is scored against it by a probe per term of its own, without a
  * branch on whether the term is there: a walk of two sorted term lists side by side, or
- * a probe that stops at the term or an empty slot, mispredicts every few terms. The table is filled with
- * one hash after another, then at twice the size, until no two terms share a slot, so
- * that a probe reads one slot; past TT_MAX slots the last fill stays, and a probe reads
- * the `reach` slots from the term's own (inserting never wraps: the table runs on past
- * its hashed range), reach being the largest displacement of any term. */
+ * a probe that stops at the term or an empty slot, mispredicts every few terms. The
+ * table is filled with one hash after another, then at twice the size, until no two
+ * terms share a slot, so that a probe reads one slot; past TT_MAX slots the last fill
+ * stays, and a probe reads the `reach` slots from the term's own (inserting never wraps:
+ * the table runs on past its hashed range), reach being the largest displacement. */
 #define TT_FIRST 16 /* slots per term to start with */
 #define TT_MAX (TT_FIRST * MAX_TERMS)
 typedef struct {
@@ -717,13 +717,6 @@ static void termtab_init(const content_t *c, uint32_t item, float norm, termtab_
 static float termtab_sim(const termtab_t *t, const ct_vec_t *v)
 {
     float dot = 0;
-    if (t->reach == 1) { /* the common case: one slot per term */
-        for (uint32_t i = 0; i < v->n; i++) {
-            uint32_t term = v->t[i].term, h = (term * t->mul) >> t->shift;
-            dot += v->t[i].w * (t->term[h] == term ? t->w[h] : 0.0f);
-        }
-        return dot;
-    }
     for (uint32_t i = 0; i < v->n; i++) {
         uint32_t term = v->t[i].term, h = (term * t->mul) >> t->shift;
         float w = 0;
@@ -809,22 +802,23 @@ size_t ct_fresh_near(content_t *c, uint32_t item, vec_hit_t *out, size_t k, int 
     size_t n = 0;
     uint32_t alive;
     pthread_mutex_lock(mu);
-    int current = e->epoch == c->near_epoch, near = c->add_seq - e->seq <= NEAR_CATCHUP;
-    if (current && near && near_catch_up(c, item, e)) {
+    int current = e->epoch == c->near_epoch && c->add_seq - e->seq <= NEAR_CATCHUP;
+    int stale = e->epoch && !current; /* a list, but older than the idf table or far behind */
+    if (current && near_catch_up(c, item, e)) {
         /* Matured (or deleted) items drop out; once half have, search again. */
         n = near_alive(c, e, out, k, &alive);
         if (2 * alive >= e->n) {
             pthread_mutex_unlock(mu);
             return n;
         }
-    } else if (e->epoch && (!current || !near) && budget && *budget <= 0) {
+    } else if (stale && budget && *budget <= 0) {
         /* Behind by more than a catch-up, with the caller's searches spent: the list as
          * it stands (without the newest items) rather than another search. */
         n = near_alive(c, e, out, k, &alive);
         pthread_mutex_unlock(mu);
         return n;
     }
-    if (budget && e->epoch && (!current || !near))
+    if (stale && budget)
         --*budget;
     uint32_t epoch = c->near_epoch; /* a writer cannot move it while readers run */
     pthread_mutex_unlock(mu);
