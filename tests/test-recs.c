@@ -269,6 +269,77 @@ TEST(filters_pagination_and_cart)
     down();
 }
 
+/* The item's catalog document in the answer, cut to the fields asked for: one request
+ * renders a carousel. */
+static json_t *item_of(json_t *ans, const char *item)
+{
+    int at = pos(ans, item);
+    ASSERT(at >= 0);
+    return json_object_get(json_array_get(jget(ans, "items"), (size_t)at), "item");
+}
+
+TEST(answers_carry_the_catalog_fields_asked_for)
+{
+    up();
+    /* A document with escapes, nested attributes and an array, made popular. */
+    json_t *put = http_json(&S, "PUT", "/v1/items/kettle",
+                            "{\"title\":\"The \\\"Whistler\\\" kettle \\u00e9\\\\\",\"categories\":[\"Home\",\"Kitchen\"],"
+                            "\"price\":35.5,\"tags\":[\"steel\",\"gift\"],\"attributes\":{\"colour\":\"red\","
+                            "\"size\":{\"litres\":1.7,\"note\":\"a } and a \\\",\\\" inside\"}}}",
+                            201);
+    for (int i = 0; i < 5; i++)
+        post("{\"type\":\"purchase\",\"user_id\":\"k1\",\"item_id\":\"kettle\"}");
+    json_t *a = get("/v1/popular?n=10&fields=title,price,attributes");
+    json_t *it = item_of(a, "kettle");
+    ASSERT(json_is_object(it));
+    ASSERT_EQ(json_object_size(it), 3);
+    ASSERT(json_equal(json_object_get(it, "title"), json_object_get(put, "title")));
+    ASSERT_STR_EQ(json_string_value(json_object_get(it, "title")), "The \"Whistler\" kettle \xc3\xa9\\");
+    ASSERT(json_equal(json_object_get(it, "price"), json_object_get(put, "price")));
+    ASSERT(json_equal(json_object_get(it, "attributes"), json_object_get(put, "attributes")));
+    it = item_of(a, "mug");
+    ASSERT_EQ(json_object_size(it), 2); /* no attributes: only what the item has */
+    ASSERT_STR_EQ(json_string_value(json_object_get(it, "title")), "Red mug");
+    ASSERT(json_number_value(json_object_get(it, "price")) == 5);
+    json_decref(a);
+    /* "*": the whole document, as GET /v1/items/{id} gives it without its stats. */
+    a = get("/v1/popular?n=10&fields=*");
+    json_t *doc = get("/v1/items/kettle");
+    json_object_del(doc, "stats");
+    ASSERT(json_equal(item_of(a, "kettle"), doc));
+    ASSERT(json_equal(item_of(a, "kettle"), put));
+    json_decref(doc);
+    json_decref(a);
+    /* On every endpoint; without fields, no "item". */
+    a = get("/v1/items/mug/similar?fields=brand");
+    ASSERT_STR_EQ(json_string_value(json_object_get(item_of(a, "teapot"), "brand")), "Brew");
+    json_decref(a);
+    a = http_json(&S, "POST", "/v1/recommendations/cart?fields=title,in_stock", "{\"items\":[\"teapot\"]}", 200);
+    ASSERT_STR_EQ(json_string_value(json_object_get(item_of(a, "tea"), "title")), "Green tea");
+    ASSERT(json_is_true(json_object_get(item_of(a, "tea"), "in_stock")));
+    json_decref(a);
+    post("{\"type\":\"view\",\"user_id\":\"f1\",\"item_id\":\"mug\"}");
+    a = get("/v1/users/f1/recommendations?fields=categories");
+    json_t *cats = json_object_get(item_of(a, "teapot"), "categories");
+    ASSERT_EQ(json_array_size(cats), 3);
+    ASSERT_STR_EQ(json_string_value(json_array_get(cats, 2)), "Tea");
+    json_decref(a);
+    a = get("/v1/popular?n=10");
+    ASSERT(json_object_get(json_array_get(jget(a, "items"), 0), "item") == NULL);
+    json_decref(a);
+    static const char *bad[] = {"/v1/popular?fields=colour", "/v1/popular?fields=", "/v1/popular?fields=title,",
+                                "/v1/popular?fields=title,*", "/v1/users/f1/recommendations?fields=title%2Cstock"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *j = http_json(&S, "GET", bad[i], NULL, 400);
+        ASSERT_STR_EQ(jstr(j, "error.code"), "invalid_value");
+        ASSERT_STR_EQ(jstr(j, "error.field"), "fields");
+        ASSERT_CONTAINS(jstr(j, "error.message"), "attributes");
+        json_decref(j);
+    }
+    json_decref(put);
+    down();
+}
+
 TEST(bad_parameters)
 {
     up();
@@ -876,6 +947,7 @@ TEST(top_lists_read_while_they_are_rebuilt_are_whole)
 TEST_MAIN(TEST_ENTRY(top_lists_hold_the_best_live_items), TEST_ENTRY(refreshed_top_lists_hold_the_best_live_items), TEST_ENTRY(top_lists_read_while_they_are_rebuilt_are_whole), TEST_ENTRY(answers_are_ordered_as_a_full_sort_orders_them), TEST_ENTRY(view_brings_coviewed_items), TEST_ENTRY(purchase_removes_item_and_lifts_bought_together),
           TEST_ENTRY(out_of_stock_and_deleted_vanish), TEST_ENTRY(anonymous_session_personalised_from_second_event),
           TEST_ENTRY(a_newcomer_gets_what_sells_before_what_rises),
-          TEST_ENTRY(filters_pagination_and_cart), TEST_ENTRY(bad_parameters),
+          TEST_ENTRY(filters_pagination_and_cart), TEST_ENTRY(answers_carry_the_catalog_fields_asked_for),
+          TEST_ENTRY(bad_parameters),
           TEST_ENTRY(business_rules), TEST_ENTRY(repeated_items_without_click_are_demoted),
           TEST_ENTRY(customer_profile_and_item_statistics), TEST_ENTRY(cached_top_lists_are_refreshed_in_the_background))

@@ -3,6 +3,7 @@
  * fresh rec_id. See docs/API.md, "Recommendations". */
 #include "server.h"
 
+#include "../ingest/entity.h"
 #include "../rank/recs.h"
 #include "../rank/shown.h"
 #include "../util/prefetch.h"
@@ -16,6 +17,8 @@
 
 #define MAX_N 100
 #define MAX_EXCLUDE 100
+#define FIELDS_ALL UINT32_MAX /* fields=*: the whole catalog document */
+_Static_assert(ENT_ITEM_NFIELDS < 32, "a query's fields are bits of a uint32_t");
 
 /* Finds query parameter name; decodes its value into out. Returns its length, or -1. */
 static int qparam(h2o_req_t *req, const char *name, char *out, size_t cap)
@@ -70,6 +73,7 @@ typedef struct {
     char category[1024], brand[VAL_MAX_ID + 1], after[64];
     int has_category, has_brand, has_after;
     int has_exclude;
+    uint32_t fields; /* catalog fields each item carries: a bit per ent_item_fields, FIELDS_ALL */
     char exclude_raw[MAX_EXCLUDE * (VAL_MAX_ID + 1)]; /* last: parse_query clears what is before */
     uint32_t exclude[2 * MAX_EXCLUDE + 1];
 } query_t;
@@ -103,6 +107,39 @@ static int id_param(h2o_req_t *req, const char *name, char *out, size_t cap, int
     }
     *has = 1;
     return 0;
+}
+
+/* fields=: "*" or item document fields separated by commas, into *mask (0 when absent).
+ * Answers and returns -1 on a bad one. */
+static int parse_fields(h2o_req_t *req, uint32_t *mask)
+{
+    char buf[256];
+    int len = qparam(req, "fields", buf, sizeof buf);
+    *mask = 0;
+    if (len == -1)
+        return 0;
+    if (len == 1 && buf[0] == '*') {
+        *mask = FIELDS_ALL;
+        return 0;
+    }
+    for (const char *p = buf; len > 0; p = strchr(p, ',') + 1) {
+        const char *comma = strchr(p, ',');
+        size_t n = comma ? (size_t)(comma - p) : strlen(p);
+        int f = ent_item_field(p, n);
+        if (f < 0) {
+            *mask = 0;
+            break;
+        }
+        *mask |= 1u << f;
+        if (!comma)
+            return 0;
+    }
+    char names[256];
+    size_t o = 0;
+    for (int i = 0; i < ENT_ITEM_NFIELDS; i++)
+        o += (size_t)snprintf(names + o, sizeof names - o, i ? ", %s" : "%s", ent_item_fields[i]);
+    srv_error(req, 400, "invalid_value", "fields", "fields must be * or item fields separated by commas (%s)", names);
+    return -1;
 }
 
 /* Parses the parameters every recommendation endpoint shares. Answers and returns -1 on
@@ -180,6 +217,8 @@ static int parse_query(h2o_req_t *req, query_t *q, const char *default_scenario,
         }
         q->has_after = 1;
     }
+    if (parse_fields(req, &q->fields) != 0)
+        return -1;
     len = qparam(req, "exclude", q->exclude_raw, sizeof q->exclude_raw);
     if (len == -2) {
         srv_error(req, 400, "too_long", "exclude", "exclude lists at most %d ids", MAX_EXCLUDE);
@@ -306,7 +345,7 @@ static void put_reason(const state_t *st, const rec_hit_t *h, buf_t *r)
 
 /* Renders hits (lock held), records them, answers. */
 static void reply_hits(h2o_req_t *req, srv_t *srv, const char *scenario, const rec_hit_t *hits, size_t n,
-                       uint32_t profile)
+                       uint32_t profile, uint32_t fields)
 {
     state_t *st = srv->st;
     uint32_t ids[MAX_N] = {0}; /* zeroed: gcc cannot see that only ids[0..n) are read */
@@ -346,6 +385,16 @@ static void reply_hits(h2o_req_t *req, srv_t *srv, const char *scenario, const r
         const char *id = intern_str(st->items, hits[i].item, &len);
         buf_puts(&b, i ? ",{\"item_id\":" : "{\"item_id\":");
         buf_put_json_str(&b, id, len);
+        if (fields) {
+            const st_item_t *it = &st->item[hits[i].item];
+            buf_puts(&b, ",\"item\":");
+            if (!it->doc)
+                buf_puts(&b, "{}");
+            else if (fields == FIELDS_ALL)
+                buf_append(&b, it->doc, it->doc_len);
+            else
+                ent_item_project(&b, it->doc, it->doc_len, fields);
+        }
         buf_puts(&b, ",\"score\":");
         buf_put_g6(&b, (double)hits[i].score);
         buf_puts(&b, ",\"reasons\":[");
@@ -412,7 +461,7 @@ void api_recommend(h2o_req_t *req, const char *user_id)
         else
             n = rec_for_you(st, srv->cache, models, &srv->cfg.blend, p, &q->f, now, hits, (size_t)q->n);
     }
-    reply_hits(req, srv, q->scenario, hits, n, pid);
+    reply_hits(req, srv, q->scenario, hits, n, pid, q->fields);
 out:
     pthread_rwlock_unlock(&srv->st->lock);
     ms_release(models);
@@ -442,7 +491,7 @@ void api_item_recs(h2o_req_t *req, const char *item_id, int bought_together)
     if (!q->impossible)
         n = bought_together ? rec_bought_together(st, item, &q->f, hits, (size_t)q->n)
                             : rec_similar(st, srv->cache, item, &q->f, stream_now(st), hits, (size_t)q->n);
-    reply_hits(req, srv, q->scenario, hits, n, PROF_NONE);
+    reply_hits(req, srv, q->scenario, hits, n, PROF_NONE, q->fields);
     pthread_rwlock_unlock(&srv->st->lock);
 out:
     free(q);
@@ -465,7 +514,7 @@ void api_top(h2o_req_t *req, int popular)
     if (!q->impossible)
         n = popular ? rec_popular(st, srv->cache, NULL, &q->f, stream_now(st), hits, (size_t)q->n)
                     : rec_trending(st, srv->cache, NULL, &q->f, stream_now(st), hits, (size_t)q->n);
-    reply_hits(req, srv, q->scenario, hits, n, PROF_NONE);
+    reply_hits(req, srv, q->scenario, hits, n, PROF_NONE, q->fields);
     pthread_rwlock_unlock(&srv->st->lock);
 out:
     free(q);
@@ -531,7 +580,7 @@ void api_cart(h2o_req_t *req)
         p = st_session_profile(st, q->session, strlen(q->session));
     rec_hit_t hits[MAX_N];
     size_t n = q->impossible ? 0 : rec_cart(st, p, cart, ncart, &q->f, hits, (size_t)q->n);
-    reply_hits(req, srv, "cart", hits, n, p ? (uint32_t)(p - st->prof) : PROF_NONE);
+    reply_hits(req, srv, "cart", hits, n, p ? (uint32_t)(p - st->prof) : PROF_NONE, q->fields);
     pthread_rwlock_unlock(&srv->st->lock);
 out:
     json_decref(body);

@@ -2,9 +2,12 @@
  * ("prize") does not silently drop data. */
 #include "entity.h"
 
+#include "../util/buf.h"
 #include "../util/timeutil.h"
+#include "jsonscan.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int check_known(json_t *obj, const char *const *known, val_error_t *err)
@@ -53,16 +56,78 @@ static int take_id(json_t *obj, const char *field, const char *id, json_t *doc, 
     return 0;
 }
 
-static const char *const item_fields[] = {"item_id",  "title", "description", "categories", "brand",
-                                          "price",    "currency", "tags",     "in_stock",   "attributes",
-                                          "created_at", NULL};
+const char *const ent_item_fields[ENT_ITEM_NFIELDS + 1] = {
+    "item_id", "title", "description", "categories", "brand", "price", "currency", "tags", "in_stock", "attributes",
+    "created_at", NULL};
+
+int ent_item_field(const char *s, size_t n)
+{
+    for (int i = 0; i < ENT_ITEM_NFIELDS; i++)
+        if (strlen(ent_item_fields[i]) == n && memcmp(ent_item_fields[i], s, n) == 0)
+            return i;
+    return -1;
+}
+
+int ent_item_project(buf_t *out, const char *doc, size_t len, uint32_t mask)
+{
+    /* The scanner decodes escaped strings into an arena as large as its input; only
+     * what it skips is decoded, and nothing of it is kept. */
+    char small[4096], *arena = len <= sizeof small ? small : malloc(len);
+    if (!arena)
+        abort();
+    size_t start = out->len;
+    val_error_t err;
+    js_t j;
+    js_init(&j, doc, len, arena, &err);
+    if (js_expect(&j, '{'))
+        goto bad;
+    j.depth = 1;
+    buf_puts(out, "{");
+    js_skip_ws(&j);
+    if (j.p < j.end && *j.p == '}') {
+        j.p++;
+    } else {
+        for (int first = 1;;) {
+            js_skip_ws(&j);
+            const char *from = j.p, *k;
+            size_t kn;
+            if (js_peek(&j) != JS_STRING || js_string(&j, &k, &kn) || js_expect(&j, ':') || js_skip(&j))
+                goto bad;
+            int f = ent_item_field(k, kn);
+            if (f >= 0 && f < 32 && (mask & (1u << f))) { /* the member as it is written */
+                if (!first)
+                    buf_puts(out, ",");
+                buf_append(out, from, (size_t)(j.p - from));
+                first = 0;
+            }
+            int more = js_next(&j, '}');
+            if (more < 0)
+                goto bad;
+            if (!more)
+                break;
+        }
+    }
+    js_skip_ws(&j);
+    if (j.p != j.end)
+        goto bad;
+    buf_puts(out, "}");
+    if (arena != small)
+        free(arena);
+    return 0;
+bad:
+    out->len = start;
+    buf_puts(out, "{}");
+    if (arena != small)
+        free(arena);
+    return -1;
+}
 
 int ent_item_from_json(json_t *obj, const char *id, int64_t now_ms, json_t **out, val_error_t *err)
 {
     *out = NULL;
     if (!json_is_object(obj))
         return val_fail(err, "invalid_type", "", "an item must be a JSON object");
-    if (check_known(obj, item_fields, err))
+    if (check_known(obj, ent_item_fields, err))
         return -1;
     json_t *doc = json_object();
     json_t *arr, *attrs;
