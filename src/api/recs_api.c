@@ -364,8 +364,13 @@ static void reply_hits(h2o_req_t *req, srv_t *srv, const char *scenario, const r
             named[nnamed++] = hits[i].ref;
         }
     intern_prefetch_offsets(st->items, ids, n);
+    for (size_t i = 0; fields && i < n; i++) /* where each item's document is */
+        __builtin_prefetch(&st->item[ids[i]]);
     char rec_id[17];
     shown_put(srv->shown, profile, ids, n, time_now_ms(), rec_id);
+    for (size_t i = 0; fields && i < n; i++) /* the documents, read whole to cut them */
+        if (st->item[ids[i]].doc)
+            prefetch_span(st->item[ids[i]].doc, st->item[ids[i]].doc_len < 1024 ? st->item[ids[i]].doc_len : 1024);
     for (size_t i = 0; i < nnamed; i++)
         if (st->item[named[i]].title)
             __builtin_prefetch(st->item[named[i]].title);

@@ -17,10 +17,11 @@
 #define ENT_ITEM_NFIELDS 11
 extern const char *const ent_item_fields[ENT_ITEM_NFIELDS + 1];
 int ent_item_field(const char *s, size_t n);
-/* Appends to out the members of doc[0..len), a JSON object (an item document as the store
- * keeps it), whose fields' bits (1 << index in ent_item_fields) are in mask, as an object,
- * each member copied as it is written (later duplicates too: a parser keeps the last).
- * Returns 0, or -1 with "{}" appended when doc is not one JSON object. */
+/* Appends to out the members of doc[0..len) whose fields' bits (1 << index in
+ * ent_item_fields) are in mask, as an object, each member copied as it is written. doc
+ * is an item document as the store keeps it: one object in compact JSON as jansson
+ * writes it (what st_dump_doc gives). Returns 0, or -1 with "{}" appended when doc is not
+ * of that shape (never reading past len). */
 int ent_item_project(buf_t *out, const char *doc, size_t len, uint32_t mask);
 
 /* Validates an item; *doc (caller owns) gets the canonical document including
