@@ -340,6 +340,90 @@ TEST(answers_carry_the_catalog_fields_asked_for)
     down();
 }
 
+/* The items of a customer's recent interactions, newest first, each once; filters and
+ * rules as elsewhere, anti-repetition not (it would reorder the customer's own history). */
+static void expect_items(json_t *ans, const char *const *want, size_t n)
+{
+    json_t *items = jget(ans, "items");
+    ASSERT_EQ(json_array_size(items), n);
+    for (size_t i = 0; i < n; i++)
+        ASSERT_STR_EQ(json_string_value(json_object_get(json_array_get(items, i), "item_id")), want[i]);
+}
+
+TEST(recently_viewed_is_the_customers_own_history)
+{
+    up();
+    post("{\"type\":\"view\",\"user_id\":\"rv\",\"item_id\":\"mug\"}");
+    post("{\"type\":\"view\",\"user_id\":\"rv\",\"item_id\":\"teapot\"}");
+    post("{\"type\":\"click\",\"user_id\":\"rv\",\"item_id\":\"spoon\"}");
+    post("{\"type\":\"view\",\"user_id\":\"rv\",\"item_id\":\"mug\"}");
+    post("{\"type\":\"search\",\"user_id\":\"rv\",\"query\":\"lamp\"}");
+    json_t *a = get("/v1/users/rv/recommendations?scenario=recently_viewed");
+    ASSERT_STR_EQ(jstr(a, "scenario"), "recently_viewed");
+    static const char *const first[] = {"mug", "spoon", "teapot"};
+    expect_items(a, first, 3);
+    ASSERT_STR_EQ(jstr(a, "items.0.reasons.0"), "you looked at this recently");
+    ASSERT_STR_EQ(jstr(a, "items.0.sources.0"), "history");
+    json_decref(a);
+    /* The newest shown again and again without a click: the order stays. */
+    for (int i = 0; i < 4; i++) {
+        a = get("/v1/users/rv/recommendations?scenario=recently_viewed&n=1");
+        expect_items(a, first, 1);
+        json_decref(a);
+    }
+    a = get("/v1/users/rv/recommendations?scenario=recently_viewed");
+    expect_items(a, first, 3);
+    json_decref(a);
+    /* In the cart: left out until it leaves the cart; bought: left out. */
+    post("{\"type\":\"add_to_cart\",\"user_id\":\"rv\",\"item_id\":\"sofa\"}");
+    a = get("/v1/users/rv/recommendations?scenario=recently_viewed");
+    expect_items(a, first, 3);
+    json_decref(a);
+    post("{\"type\":\"remove_from_cart\",\"user_id\":\"rv\",\"item_id\":\"sofa\"}");
+    post("{\"type\":\"purchase\",\"user_id\":\"rv\",\"item_id\":\"spoon\",\"order_id\":\"rv-o1\"}");
+    a = get("/v1/users/rv/recommendations?scenario=recently_viewed&fields=title");
+    static const char *const second[] = {"sofa", "mug", "teapot"};
+    expect_items(a, second, 3);
+    ASSERT_STR_EQ(jstr(a, "items.0.reasons.0"), "you put this in your cart recently");
+    ASSERT_STR_EQ(jstr(a, "items.1.item.title"), "Red mug");
+    json_decref(a);
+    /* Filters, diversity when asked for, paging. */
+    post("{\"type\":\"view\",\"user_id\":\"rv\",\"item_id\":\"mug2\"}");
+    a = get("/v1/users/rv/recommendations?scenario=recently_viewed&category=Home/Kitchen");
+    static const char *const kitchen[] = {"mug2", "mug", "teapot"};
+    expect_items(a, kitchen, 3);
+    json_decref(a);
+    a = get("/v1/users/rv/recommendations?scenario=recently_viewed&category=Home/Kitchen&diversity=1");
+    static const char *const one_mug[] = {"mug2", "teapot"};
+    expect_items(a, one_mug, 2);
+    json_decref(a);
+    a = get("/v1/users/rv/recommendations?scenario=recently_viewed&n=2&offset=1");
+    static const char *const page[] = {"sofa", "mug"};
+    expect_items(a, page, 2);
+    json_decref(a);
+    /* A rule for this scenario only. */
+    json_decref(http_json(&S, "POST", "/v1/rules",
+                          "{\"action\":\"exclude\",\"match\":{\"item_id\":\"sofa\"},\"scenarios\":[\"recently_viewed\"]}",
+                          201));
+    a = get("/v1/users/rv/recommendations?scenario=recently_viewed");
+    ASSERT_EQ(pos(a, "sofa"), -1);
+    ASSERT_EQ(pos(a, "mug2"), 0);
+    json_decref(a);
+    a = get("/v1/popular?n=10");
+    ASSERT(pos(a, "sofa") >= 0);
+    json_decref(a);
+    /* Anonymous visitors by session; someone never seen: an empty list. */
+    post("{\"type\":\"view\",\"session_id\":\"rv-s\",\"item_id\":\"tea\"}");
+    a = get("/v1/recommendations?session_id=rv-s&scenario=recently_viewed");
+    static const char *const tea[] = {"tea"};
+    expect_items(a, tea, 1);
+    json_decref(a);
+    a = get("/v1/users/nobody/recommendations?scenario=recently_viewed");
+    expect_items(a, NULL, 0);
+    json_decref(a);
+    down();
+}
+
 TEST(bad_parameters)
 {
     up();
@@ -948,6 +1032,7 @@ TEST_MAIN(TEST_ENTRY(top_lists_hold_the_best_live_items), TEST_ENTRY(refreshed_t
           TEST_ENTRY(out_of_stock_and_deleted_vanish), TEST_ENTRY(anonymous_session_personalised_from_second_event),
           TEST_ENTRY(a_newcomer_gets_what_sells_before_what_rises),
           TEST_ENTRY(filters_pagination_and_cart), TEST_ENTRY(answers_carry_the_catalog_fields_asked_for),
+          TEST_ENTRY(recently_viewed_is_the_customers_own_history),
           TEST_ENTRY(bad_parameters),
           TEST_ENTRY(business_rules), TEST_ENTRY(repeated_items_without_click_are_demoted),
           TEST_ENTRY(customer_profile_and_item_statistics), TEST_ENTRY(cached_top_lists_are_refreshed_in_the_background))

@@ -191,11 +191,16 @@ static int parse_query(h2o_req_t *req, query_t *q, const char *default_scenario,
     }
     len = qparam(req, "scenario", buf, sizeof buf);
     if (len != -1) {
-        if (len <= 0 || (strcmp(buf, "for_you") && strcmp(buf, "buy_again") && strcmp(buf, "trending"))) {
-            srv_error(req, 400, "invalid_value", "scenario", "scenario must be for_you, buy_again or trending");
+        if (len <= 0 || (strcmp(buf, "for_you") && strcmp(buf, "buy_again") && strcmp(buf, "trending") &&
+                         strcmp(buf, "recently_viewed"))) {
+            srv_error(req, 400, "invalid_value", "scenario",
+                      "scenario must be for_you, buy_again, trending or recently_viewed");
             return -1;
         }
         copy_str(q->scenario, sizeof q->scenario, buf);
+        /* A history is shown whole unless diversity is asked for. */
+        if (strcmp(buf, "recently_viewed") == 0 && qparam(req, "diversity", buf, sizeof buf) == -1)
+            q->f.max_per_category = 0;
     }
     if (id_param(req, "user_id", q->user, sizeof q->user, &q->has_user) ||
         id_param(req, "session_id", q->session, sizeof q->session, &q->has_session) ||
@@ -313,6 +318,9 @@ static void put_reason(const state_t *st, const rec_hit_t *h, buf_t *r)
         else
             buf_puts(r, "you bought this before");
         break;
+    case WHY_RECENT:
+        buf_puts(r, h->ref == EVT_ADD_TO_CART ? "you put this in your cart recently" : "you looked at this recently");
+        break;
     case WHY_CONTENT:
         if (h->ref == INTERN_NONE)
             buf_puts(r, "like what you looked at");
@@ -359,7 +367,7 @@ static void reply_hits(h2o_req_t *req, srv_t *srv, const char *scenario, const r
     size_t nnamed = 0;
     for (size_t i = 0; i < n; i++) /* the items the reasons name */
         if (hits[i].ref < intern_count(st->items) && hits[i].why != WHY_CATEGORY && hits[i].why != WHY_TRENDING &&
-            hits[i].why != WHY_POPULAR && hits[i].why != WHY_BUY_AGAIN) {
+            hits[i].why != WHY_POPULAR && hits[i].why != WHY_BUY_AGAIN && hits[i].why != WHY_RECENT) {
             __builtin_prefetch(&st->item[hits[i].ref]);
             named[nnamed++] = hits[i].ref;
         }
@@ -456,11 +464,14 @@ void api_recommend(h2o_req_t *req, const char *user_id)
     uint32_t pid = p ? (uint32_t)(p - st->prof) : PROF_NONE;
     shown_prefetch(srv->shown, pid); /* read when the answer is ordered, written when sent */
     int64_t now = stream_now(st);
-    q->f.impressions = srv->shown;
+    /* Anti-repetition reorders picks, not a customer's own history. */
+    q->f.impressions = strcmp(q->scenario, "recently_viewed") ? srv->shown : NULL;
     q->f.profile = pid;
     if (!q->impossible) {
         if (strcmp(q->scenario, "buy_again") == 0)
             n = rec_buy_again(st, p, &q->f, now, hits, (size_t)q->n);
+        else if (strcmp(q->scenario, "recently_viewed") == 0)
+            n = rec_recently_viewed(st, p, &q->f, hits, (size_t)q->n);
         else if (strcmp(q->scenario, "trending") == 0)
             n = rec_trending(st, srv->cache, p, &q->f, now, hits, (size_t)q->n);
         else

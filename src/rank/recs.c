@@ -1729,6 +1729,30 @@ size_t rec_buy_again(const state_t *st, const prof_t *p, const rec_filter_t *f, 
     return finish_acc(st, p, &g, a, out, cap);
 }
 
+size_t rec_recently_viewed(const state_t *st, const prof_t *p, const rec_filter_t *f, rec_hit_t *out, size_t cap)
+{
+    acc_t *a = acc_new();
+    uint32_t seen[PROF_RECENT];
+    int nseen = 0;
+    for (int k = 0; p && k < p->recent_n; k++) {
+        uint32_t item;
+        int type;
+        int64_t ts;
+        if (prof_recent(p, k, &item, &type, &ts) != 0)
+            break;
+        if (type == EVT_SEARCH || type == EVT_REMOVE_FROM_CART) /* (bought items are filtered) */
+            continue;
+        int j = 0;
+        while (j < nseen && seen[j] != item)
+            j++;
+        if (j < nseen) /* placed by its latest interaction */
+            continue;
+        seen[nseen++] = item;
+        acc_add(a, item, (float)(PROF_RECENT - k), WHY_RECENT, (uint32_t)type, SRC_HISTORY);
+    }
+    return finish_acc(st, p, f, a, out, cap);
+}
+
 static size_t from_top(const state_t *st, rec_cache_t *c, int kind, const prof_t *p, const rec_filter_t *f,
                        int64_t now_ms, rec_hit_t *out, size_t cap)
 {

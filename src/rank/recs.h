@@ -29,6 +29,7 @@ typedef enum {
     WHY_CONTENT,     /* content; ref: the customer's item it resembles most (INTERN_NONE:
                         an item of the same category, brand or words) */
     WHY_NEXT,        /* sequence model; ref: the customer's latest item */
+    WHY_RECENT,      /* recently_viewed; ref: the event type of the latest interaction */
 } rec_why_t;
 
 /* Candidate sources, as bits in rec_hit_t.sources. */
@@ -122,6 +123,10 @@ size_t rec_candidates(const state_t *st, rec_cache_t *c, const ms_set_t *models,
                       const prof_t *p, const rec_filter_t *f, int64_t now_ms, rec_cand_t *out, size_t cap);
 size_t rec_buy_again(const state_t *st, const prof_t *p, const rec_filter_t *f, int64_t now_ms, rec_hit_t *out,
                      size_t cap);
+/* The items p viewed, clicked or carted most recently (its bounded ring of recent
+ * interactions), newest first, each once, through the filters and rules (so bought items
+ * only with exclude_bought off). */
+size_t rec_recently_viewed(const state_t *st, const prof_t *p, const rec_filter_t *f, rec_hit_t *out, size_t cap);
 size_t rec_trending(const state_t *st, rec_cache_t *c, const prof_t *p, const rec_filter_t *f, int64_t now_ms,
                     rec_hit_t *out, size_t cap);
 size_t rec_popular(const state_t *st, rec_cache_t *c, const prof_t *p, const rec_filter_t *f, int64_t now_ms,

@@ -8,12 +8,14 @@
 
 static const char *actions[] = {"boost", "bury", "pin", "exclude"};
 static const char *matches[] = {"tag", "category", "brand", "item_id"};
-static const char *scenario_names[] = {"for_you", "buy_again", "trending", "popular", "similar", "bought_together",
-                                       "cart"};
+static const char *scenario_names[] = {"for_you", "buy_again", "trending",        "popular",
+                                       "similar", "bought_together", "cart", "recently_viewed"};
+#define NSCENARIOS (int)(sizeof scenario_names / sizeof scenario_names[0])
+_Static_assert(SCN_ALL == (1 << (sizeof scenario_names / sizeof scenario_names[0])) - 1, "a bit per scenario name");
 
 uint32_t rule_scenario_bit(const char *name)
 {
-    for (int i = 0; i < 7; i++)
+    for (int i = 0; i < NSCENARIOS; i++)
         if (strcmp(name, scenario_names[i]) == 0)
             return 1u << i;
     return 0;
@@ -152,7 +154,9 @@ int rule_from_json(json_t *obj, const char *gen_id, int64_t now_ms, json_t **out
         {
             if (!json_is_string(v) || !rule_scenario_bit(json_string_value(v))) {
                 val_fail(err, "invalid_value", "scenarios",
-                         "scenarios[%zu]: use for_you, buy_again, trending, popular, similar, bought_together, cart", i);
+                         "scenarios[%zu]: use for_you, buy_again, trending, popular, similar, bought_together, cart, "
+                         "recently_viewed",
+                         i);
                 goto fail;
             }
         }

@@ -19,7 +19,7 @@ typedef enum { MATCH_TAG, MATCH_CATEGORY, MATCH_BRAND, MATCH_ITEM } rule_match_t
 
 /* Scenario bits for rule_t.scenarios. */
 enum { SCN_FOR_YOU = 1, SCN_BUY_AGAIN = 2, SCN_TRENDING = 4, SCN_POPULAR = 8, SCN_SIMILAR = 16,
-       SCN_BOUGHT_TOGETHER = 32, SCN_CART = 64, SCN_ALL = 127 };
+       SCN_BOUGHT_TOGETHER = 32, SCN_CART = 64, SCN_RECENTLY_VIEWED = 128, SCN_ALL = 255 };
 
 typedef struct {
     char *id;    /* owned */
