@@ -50,6 +50,7 @@ Aisle is running at $URL (pid $pid, data in $DATA). Try:
   curl -s -X POST $URL/v1/events -H 'Content-Type: application/json' \\
        -d '{"type":"view","user_id":"c17850","item_id":"22423"}'
   curl -s '$URL/v1/items/22423/similar?n=5'
+  curl -s '$URL/v1/users/c17850/recommendations?n=5&fields=title,price'
 
 (GET $URL/v1/users/c17850 shows the customer's live profile; $URL/v1/stats the counters;
 $URL/v1/admin/models the trained models, retrained with POST $URL/v1/admin/models/retrain.)
