@@ -424,6 +424,47 @@ TEST(recently_viewed_is_the_customers_own_history)
     down();
 }
 
+/* What a customer bought or has in the cart is left out on every endpoint that knows who
+ * asks, not only in for_you. */
+TEST(every_endpoint_leaves_out_the_customers_purchases_and_cart)
+{
+    up();
+    /* Before: similar and bought-together name teapot and tea. */
+    json_t *a = get("/v1/items/mug/similar?user_id=x1");
+    ASSERT(pos(a, "teapot") >= 0 && pos(a, "spoon") >= 0);
+    json_decref(a);
+    post("{\"type\":\"purchase\",\"user_id\":\"x1\",\"item_id\":\"teapot\",\"order_id\":\"x1-o\"}");
+    post("{\"type\":\"add_to_cart\",\"user_id\":\"x1\",\"item_id\":\"spoon\"}");
+    a = get("/v1/items/mug/similar?user_id=x1");
+    ASSERT_EQ(pos(a, "teapot"), -1);
+    ASSERT_EQ(pos(a, "spoon"), -1);
+    json_decref(a);
+    a = get("/v1/items/mug/similar"); /* nobody named: as before */
+    ASSERT(pos(a, "teapot") >= 0 && pos(a, "spoon") >= 0);
+    json_decref(a);
+    post("{\"type\":\"purchase\",\"user_id\":\"x2\",\"item_id\":\"tea\",\"order_id\":\"x2-o\"}");
+    a = get("/v1/items/teapot/bought-together?user_id=x2");
+    ASSERT_EQ(pos(a, "tea"), -1);
+    json_decref(a);
+    a = get("/v1/items/teapot/bought-together?user_id=x1");
+    ASSERT_EQ(pos(a, "tea"), 0);
+    json_decref(a);
+    a = get("/v1/popular?n=10&user_id=x1");
+    ASSERT_EQ(pos(a, "teapot"), -1);
+    ASSERT_EQ(pos(a, "spoon"), -1);
+    ASSERT(pos(a, "tea") >= 0);
+    json_decref(a);
+    a = get("/v1/trending?n=10&user_id=x2");
+    ASSERT_EQ(pos(a, "tea"), -1);
+    json_decref(a);
+    /* An anonymous visit's cart, by session. */
+    post("{\"type\":\"add_to_cart\",\"session_id\":\"x-s\",\"item_id\":\"teapot\"}");
+    a = get("/v1/items/mug/similar?session_id=x-s");
+    ASSERT_EQ(pos(a, "teapot"), -1);
+    json_decref(a);
+    down();
+}
+
 TEST(bad_parameters)
 {
     up();
@@ -1033,6 +1074,7 @@ TEST_MAIN(TEST_ENTRY(top_lists_hold_the_best_live_items), TEST_ENTRY(refreshed_t
           TEST_ENTRY(a_newcomer_gets_what_sells_before_what_rises),
           TEST_ENTRY(filters_pagination_and_cart), TEST_ENTRY(answers_carry_the_catalog_fields_asked_for),
           TEST_ENTRY(recently_viewed_is_the_customers_own_history),
+          TEST_ENTRY(every_endpoint_leaves_out_the_customers_purchases_and_cart),
           TEST_ENTRY(bad_parameters),
           TEST_ENTRY(business_rules), TEST_ENTRY(repeated_items_without_click_are_demoted),
           TEST_ENTRY(customer_profile_and_item_statistics), TEST_ENTRY(cached_top_lists_are_refreshed_in_the_background))

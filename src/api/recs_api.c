@@ -427,6 +427,18 @@ static void reply_hits(h2o_req_t *req, srv_t *srv, const char *scenario, const r
     srv_respond(req, 200, &b, 0);
 }
 
+/* The customer's profile; else the visit's (anonymous, or not yet merged); NULL for a
+ * visitor Aisle has never seen, or none named. Read lock held. */
+static const prof_t *query_profile(const state_t *st, const query_t *q)
+{
+    const prof_t *p = NULL;
+    if (q->has_user)
+        p = st_user_profile(st, q->user, strlen(q->user));
+    if (!p && q->has_session)
+        p = st_session_profile(st, q->session, strlen(q->session));
+    return p;
+}
+
 static int64_t stream_now(const state_t *st)
 {
     return st->last_event_ms ? st->last_event_ms : time_now_ms();
@@ -452,13 +464,7 @@ void api_recommend(h2o_req_t *req, const char *user_id)
     size_t n = 0;
     resolve_query(srv, q);
     state_t *st = srv->st;
-    /* The customer's profile; else the visit's (anonymous, or not yet merged); unknown
-     * visitors get the cold-start answer. */
-    const prof_t *p = NULL;
-    if (q->has_user)
-        p = st_user_profile(st, q->user, strlen(q->user));
-    if (!p && q->has_session)
-        p = st_session_profile(st, q->session, strlen(q->session));
+    const prof_t *p = query_profile(st, q); /* NULL: the cold-start answer */
     if (p) /* read a little later: its lines are asked for now */
         prefetch_span(p, sizeof *p);
     uint32_t pid = p ? (uint32_t)(p - st->prof) : PROF_NONE;
@@ -501,13 +507,13 @@ void api_item_recs(h2o_req_t *req, const char *item_id, int bought_together)
         goto out;
     }
     resolve_query(srv, q);
-    q->f.exclude_bought = q->f.exclude_cart = 0;
+    const prof_t *p = query_profile(st, q); /* what they bought or carted is left out */
     rec_hit_t hits[MAX_N];
     size_t n = 0;
     if (!q->impossible)
-        n = bought_together ? rec_bought_together(st, item, &q->f, hits, (size_t)q->n)
-                            : rec_similar(st, srv->cache, item, &q->f, stream_now(st), hits, (size_t)q->n);
-    reply_hits(req, srv, q->scenario, hits, n, PROF_NONE, q->fields);
+        n = bought_together ? rec_bought_together(st, p, item, &q->f, hits, (size_t)q->n)
+                            : rec_similar(st, srv->cache, p, item, &q->f, stream_now(st), hits, (size_t)q->n);
+    reply_hits(req, srv, q->scenario, hits, n, p ? (uint32_t)(p - st->prof) : PROF_NONE, q->fields);
     pthread_rwlock_unlock(&srv->st->lock);
 out:
     free(q);
@@ -524,13 +530,13 @@ void api_top(h2o_req_t *req, int popular)
     pthread_rwlock_rdlock(&srv->st->lock);
     state_t *st = srv->st;
     resolve_query(srv, q);
-    q->f.exclude_bought = q->f.exclude_cart = 0;
+    const prof_t *p = query_profile(st, q); /* purchases and cart left out, liked categories lifted */
     rec_hit_t hits[MAX_N];
     size_t n = 0;
     if (!q->impossible)
-        n = popular ? rec_popular(st, srv->cache, NULL, &q->f, stream_now(st), hits, (size_t)q->n)
-                    : rec_trending(st, srv->cache, NULL, &q->f, stream_now(st), hits, (size_t)q->n);
-    reply_hits(req, srv, q->scenario, hits, n, PROF_NONE, q->fields);
+        n = popular ? rec_popular(st, srv->cache, p, &q->f, stream_now(st), hits, (size_t)q->n)
+                    : rec_trending(st, srv->cache, p, &q->f, stream_now(st), hits, (size_t)q->n);
+    reply_hits(req, srv, q->scenario, hits, n, p ? (uint32_t)(p - st->prof) : PROF_NONE, q->fields);
     pthread_rwlock_unlock(&srv->st->lock);
 out:
     free(q);
@@ -591,9 +597,7 @@ void api_cart(h2o_req_t *req)
         if (id != INTERN_NONE)
             cart[ncart++] = id;
     }
-    const prof_t *p = q->has_user ? st_user_profile(st, q->user, strlen(q->user)) : NULL;
-    if (!p && q->has_session)
-        p = st_session_profile(st, q->session, strlen(q->session));
+    const prof_t *p = query_profile(st, q);
     rec_hit_t hits[MAX_N];
     size_t n = q->impossible ? 0 : rec_cart(st, p, cart, ncart, &q->f, hits, (size_t)q->n);
     reply_hits(req, srv, "cart", hits, n, p ? (uint32_t)(p - st->prof) : PROF_NONE, q->fields);

@@ -1790,8 +1790,8 @@ size_t rec_popular(const state_t *st, rec_cache_t *c, const prof_t *p, const rec
     return from_top(st, c, TOP_POPULAR, p, f, now_ms, out, cap);
 }
 
-size_t rec_similar(const state_t *st, rec_cache_t *c, uint32_t item, const rec_filter_t *f, int64_t now_ms,
-                   rec_hit_t *out, size_t cap)
+size_t rec_similar(const state_t *st, rec_cache_t *c, const prof_t *p, uint32_t item, const rec_filter_t *f,
+                   int64_t now_ms, rec_hit_t *out, size_t cap)
 {
     acc_t *a = acc_new();
     rec_filter_t g = *f;
@@ -1836,12 +1836,13 @@ size_t rec_similar(const state_t *st, rec_cache_t *c, uint32_t item, const rec_f
         g.exclude = self;
         g.nexclude = 1;
     }
-    size_t m = finish_acc(st, NULL, &g, a, out, cap);
+    size_t m = finish_acc(st, p, &g, a, out, cap);
     free(ex);
     return m;
 }
 
-size_t rec_bought_together(const state_t *st, uint32_t item, const rec_filter_t *f, rec_hit_t *out, size_t cap)
+size_t rec_bought_together(const state_t *st, const prof_t *p, uint32_t item, const rec_filter_t *f, rec_hit_t *out,
+                           size_t cap)
 {
     acc_t *a = acc_new();
     const cooc_slot_t *s;
@@ -1849,7 +1850,7 @@ size_t rec_bought_together(const state_t *st, uint32_t item, const rec_filter_t 
     for (size_t i = 0; i < n; i++)
         if (s[i].item != item)
             acc_add(a, s[i].item, cooc_sim(st->cobuy, item, &s[i]), WHY_BOUGHT_WITH, item, SRC_COBUY);
-    return finish_acc(st, NULL, f, a, out, cap);
+    return finish_acc(st, p, f, a, out, cap);
 }
 
 size_t rec_cart(const state_t *st, const prof_t *p, const uint32_t *items, size_t nitems, const rec_filter_t *f,

@@ -131,9 +131,13 @@ size_t rec_trending(const state_t *st, rec_cache_t *c, const prof_t *p, const re
                     rec_hit_t *out, size_t cap);
 size_t rec_popular(const state_t *st, rec_cache_t *c, const prof_t *p, const rec_filter_t *f, int64_t now_ms,
                    rec_hit_t *out, size_t cap);
-size_t rec_similar(const state_t *st, rec_cache_t *c, uint32_t item, const rec_filter_t *f, int64_t now_ms,
-                   rec_hit_t *out, size_t cap);
-size_t rec_bought_together(const state_t *st, uint32_t item, const rec_filter_t *f, rec_hit_t *out, size_t cap);
+/* Items like item (co-viewed, then by content and category when that is thin), and items
+ * bought with it; p (may be NULL): the customer asking, whose purchases and cart the
+ * filters leave out. */
+size_t rec_similar(const state_t *st, rec_cache_t *c, const prof_t *p, uint32_t item, const rec_filter_t *f,
+                   int64_t now_ms, rec_hit_t *out, size_t cap);
+size_t rec_bought_together(const state_t *st, const prof_t *p, uint32_t item, const rec_filter_t *f, rec_hit_t *out,
+                           size_t cap);
 size_t rec_cart(const state_t *st, const prof_t *p, const uint32_t *items, size_t nitems, const rec_filter_t *f,
                 rec_hit_t *out, size_t cap);
 
