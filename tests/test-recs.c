@@ -492,6 +492,55 @@ TEST(bad_parameters)
     down();
 }
 
+/* Each endpoint takes its own parameters: a misspelt one, one the endpoint has no use
+ * for, or one given twice is refused, naming it, rather than silently changing nothing
+ * (the answer labelled with a scenario it did not run, an exclude list cut to its first). */
+TEST(unknown_misplaced_and_repeated_parameters_are_refused)
+{
+    up();
+    static const char *bad[][3] = {
+        {"/v1/users/u1/recommendations?n=3&catgory=Kitchen", "catgory", "unknown_parameter"},
+        {"/v1/items/mug/similar?scenario=buy_again", "scenario", "unknown_parameter"},
+        {"/v1/items/mug/bought-together?scenario=for_you", "scenario", "unknown_parameter"},
+        {"/v1/trending?scenario=for_you", "scenario", "unknown_parameter"},
+        {"/v1/popular?n=2&scenario=trending", "scenario", "unknown_parameter"},
+        {"/v1/users/u1/recommendations?user_id=u2", "user_id", "unknown_parameter"},
+        {"/v1/users/u1/recommendations?exclude=mug&exclude=teapot", "exclude", "invalid_value"},
+        {"/v1/recommendations?user_id=u1&n=2&n=3", "n", "invalid_value"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        json_t *j = http_json(&S, "GET", bad[i][0], NULL, 400);
+        ASSERT_STR_EQ(jstr(j, "error.code"), bad[i][2]);
+        ASSERT_STR_EQ(jstr(j, "error.field"), bad[i][1]);
+        json_decref(j);
+    }
+    /* The message tells what the endpoint takes. */
+    json_t *j = http_json(&S, "GET", "/v1/items/mug/similar?scenario=x", NULL, 400);
+    ASSERT(strstr(jstr(j, "error.message"), "GET /v1/items/{id}/similar takes no parameter scenario") != NULL);
+    ASSERT(strstr(jstr(j, "error.message"), "user_id") != NULL);
+    json_decref(j);
+    /* The cart's customer is in its body, not its query. */
+    j = http_json(&S, "POST", "/v1/recommendations/cart?user_id=u1", "{\"items\":[\"mug\"]}", 400);
+    ASSERT_STR_EQ(jstr(j, "error.field"), "user_id");
+    json_decref(j);
+    /* What each endpoint does take still goes through, empty pieces of a query included. */
+    static const char *good[] = {
+        "/v1/users/u1/recommendations?n=3&scenario=for_you&session_id=s1&category=Kitchen&in_stock=true&",
+        "/v1/recommendations?user_id=u1&&n=2&exclude=mug,teapot&fields=title&diversity=0",
+        "/v1/items/mug/similar?user_id=u1&n=2&price_min=0&price_max=100&brand=Acme&offset=0",
+        "/v1/popular?session_id=s1&n=2",
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        j = http_json(&S, "GET", good[i], NULL, 200);
+        ASSERT(json_is_array(json_object_get(j, "items")));
+        json_decref(j);
+    }
+    j = http_json(&S, "POST", "/v1/recommendations/cart?n=2&fields=title", "{\"items\":[\"mug\"]}", 200);
+    ASSERT_STR_EQ(jstr(j, "scenario"), "cart");
+    json_decref(j);
+    down();
+}
+
 TEST(repeated_items_without_click_are_demoted)
 {
     up();
@@ -1075,6 +1124,6 @@ TEST_MAIN(TEST_ENTRY(top_lists_hold_the_best_live_items), TEST_ENTRY(refreshed_t
           TEST_ENTRY(filters_pagination_and_cart), TEST_ENTRY(answers_carry_the_catalog_fields_asked_for),
           TEST_ENTRY(recently_viewed_is_the_customers_own_history),
           TEST_ENTRY(every_endpoint_leaves_out_the_customers_purchases_and_cart),
-          TEST_ENTRY(bad_parameters),
+          TEST_ENTRY(bad_parameters), TEST_ENTRY(unknown_misplaced_and_repeated_parameters_are_refused),
           TEST_ENTRY(business_rules), TEST_ENTRY(repeated_items_without_click_are_demoted),
           TEST_ENTRY(customer_profile_and_item_statistics), TEST_ENTRY(cached_top_lists_are_refreshed_in_the_background))

@@ -20,6 +20,76 @@
 #define FIELDS_ALL UINT32_MAX /* fields=*: the whole catalog document */
 _Static_assert(ENT_ITEM_NFIELDS < 32, "a query's fields are bits of a uint32_t");
 
+/* The query parameters of the recommendation endpoints, a bit each: an endpoint names
+ * the ones it takes, and anything else is refused (a misspelt `catgory=` or a `scenario=`
+ * on an endpoint that has none would otherwise change nothing, silently). */
+enum {
+    P_N = 1 << 0,
+    P_OFFSET = 1 << 1,
+    P_AFTER = 1 << 2,
+    P_CATEGORY = 1 << 3,
+    P_BRAND = 1 << 4,
+    P_PRICE_MIN = 1 << 5,
+    P_PRICE_MAX = 1 << 6,
+    P_IN_STOCK = 1 << 7,
+    P_EXCLUDE = 1 << 8,
+    P_FIELDS = 1 << 9,
+    P_DIVERSITY = 1 << 10,
+    P_SCENARIO = 1 << 11,
+    P_USER_ID = 1 << 12,
+    P_SESSION_ID = 1 << 13,
+};
+#define P_FILTERS                                                                                                \
+    (P_N | P_OFFSET | P_AFTER | P_CATEGORY | P_BRAND | P_PRICE_MIN | P_PRICE_MAX | P_IN_STOCK | P_EXCLUDE |     \
+     P_FIELDS | P_DIVERSITY)
+#define P_CUSTOMER (P_USER_ID | P_SESSION_ID)
+
+static const char *const param_names[] = {"n",       "offset",    "after",     "category", "brand",
+                                          "price_min", "price_max", "in_stock", "exclude",  "fields",
+                                          "diversity", "scenario",  "user_id",  "session_id"};
+#define NPARAMS (sizeof param_names / sizeof param_names[0])
+_Static_assert(P_SESSION_ID == 1 << (NPARAMS - 1), "a name per parameter bit");
+
+/* Refuses a query that names a parameter the endpoint does not take, or one twice (the
+ * second would be ignored: `exclude=a&exclude=b` would show b). 0, or -1 answered. */
+static int check_params(h2o_req_t *req, unsigned allowed, const char *endpoint)
+{
+    if (req->query_at == SIZE_MAX)
+        return 0;
+    const char *q = req->path.base + req->query_at + 1, *end = req->path.base + req->path.len;
+    unsigned seen = 0;
+    for (; q < end; q++) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *pe = amp ? amp : end;
+        const char *eq = memchr(q, '=', (size_t)(pe - q));
+        size_t kl = (size_t)((eq ? eq : pe) - q);
+        size_t k = 0;
+        while (k < NPARAMS && !(strlen(param_names[k]) == kl && memcmp(param_names[k], q, kl) == 0))
+            k++;
+        if (kl && (k == NPARAMS || !(allowed & (1u << k)))) {
+            char name[65], list[256];
+            size_t nl = kl < sizeof name - 1 ? kl : sizeof name - 1, o = 0;
+            memcpy(name, q, nl);
+            name[nl] = '\0';
+            for (size_t j = 0; j < NPARAMS; j++)
+                if (allowed & (1u << j))
+                    o += (size_t)snprintf(list + o, sizeof list - o, o ? ", %s" : "%s", param_names[j]);
+            srv_error(req, 400, "unknown_parameter", name, "%s takes no parameter %s (it takes %s)", endpoint, name,
+                      list);
+            return -1;
+        }
+        if (kl && (seen & (1u << k))) {
+            srv_error(req, 400, "invalid_value", param_names[k], "%s is given twice%s", param_names[k],
+                      (1u << k) == P_EXCLUDE ? ": list the ids once, separated by commas" : "");
+            return -1;
+        }
+        if (kl)
+            seen |= 1u << k;
+        q = pe;
+    }
+    return 0;
+}
+
 /* Finds query parameter name; decodes its value into out. Returns its length, or -1. */
 static int qparam(h2o_req_t *req, const char *name, char *out, size_t cap)
 {
@@ -144,9 +214,12 @@ static int parse_fields(h2o_req_t *req, uint32_t *mask)
 
 /* Parses the parameters every recommendation endpoint shares. Answers and returns -1 on
  * a bad one. */
-static int parse_query(h2o_req_t *req, query_t *q, const char *default_scenario, int default_diversity)
+static int parse_query(h2o_req_t *req, query_t *q, const char *default_scenario, int default_diversity,
+                       unsigned allowed, const char *endpoint)
 {
     srv_t *srv = srv_thread_of(req)->srv;
+    if (check_params(req, allowed, endpoint) != 0)
+        return -1;
     memset(q, 0, offsetof(query_t, exclude_raw)); /* the id buffers after it (26 KiB) are
                                                        read only once written */
     q->exclude_raw[0] = '\0';
@@ -454,7 +527,9 @@ void api_recommend(h2o_req_t *req, const char *user_id)
     pthread_rwlock_rdlock(&srv->st->lock);
     if (user_id) /* its table slot comes while the query is parsed */
         intern_prefetch(srv->st->users, user_id, strlen(user_id));
-    if (parse_query(req, q, "for_you", srv->cfg.diversity) != 0)
+    if (parse_query(req, q, "for_you", srv->cfg.diversity,
+                    P_FILTERS | P_SCENARIO | (user_id ? P_SESSION_ID : P_CUSTOMER),
+                    user_id ? "GET /v1/users/{id}/recommendations" : "GET /v1/recommendations") != 0)
         goto out;
     if (user_id) {
         copy_str(q->user, sizeof q->user, user_id);
@@ -496,7 +571,8 @@ void api_item_recs(h2o_req_t *req, const char *item_id, int bought_together)
     query_t *q = malloc(sizeof *q);
     if (!q)
         abort();
-    if (parse_query(req, q, bought_together ? "bought_together" : "similar", 0) != 0)
+    if (parse_query(req, q, bought_together ? "bought_together" : "similar", 0, P_FILTERS | P_CUSTOMER,
+                    bought_together ? "GET /v1/items/{id}/bought-together" : "GET /v1/items/{id}/similar") != 0)
         goto out;
     pthread_rwlock_rdlock(&srv->st->lock);
     state_t *st = srv->st;
@@ -525,7 +601,8 @@ void api_top(h2o_req_t *req, int popular)
     query_t *q = malloc(sizeof *q);
     if (!q)
         abort();
-    if (parse_query(req, q, popular ? "popular" : "trending", srv->cfg.diversity) != 0)
+    if (parse_query(req, q, popular ? "popular" : "trending", srv->cfg.diversity, P_FILTERS | P_CUSTOMER,
+                    popular ? "GET /v1/popular" : "GET /v1/trending") != 0)
         goto out;
     pthread_rwlock_rdlock(&srv->st->lock);
     state_t *st = srv->st;
@@ -549,7 +626,7 @@ void api_cart(h2o_req_t *req)
     json_t *body = NULL;
     if (!q)
         abort();
-    if (parse_query(req, q, "cart", srv->cfg.diversity) != 0)
+    if (parse_query(req, q, "cart", srv->cfg.diversity, P_FILTERS, "POST /v1/recommendations/cart") != 0)
         goto out;
     json_error_t je;
     body = json_loadb(req->entity.base, req->entity.len, 0, &je);
