@@ -1079,15 +1079,6 @@ static size_t finish_acc(const state_t *st, const prof_t *p, const rec_filter_t 
     return n;
 }
 
-/* Adds a top list to the accumulator, scaled so that its best item scores weight. */
-static void add_top(acc_t *a, const rec_hit_t *top, size_t n, float weight, uint32_t ref)
-{
-    if (!n || top[0].score <= 0 || weight <= 0)
-        return;
-    for (size_t i = 0; i < n; i++)
-        acc_add(a, top[i].item, weight * top[i].score / top[0].score, top[i].why, ref, top[i].sources);
-}
-
 /* Whether item is among p's recent interactions. An answer asks this of every candidate
  * (a thousand or more), so a 1024-bit Bloom filter of the recent items turns away all but
  * about 1.5% of the others before the scan (with 64 bits it was a fifth of them, and
@@ -1756,26 +1747,35 @@ size_t rec_recently_viewed(const state_t *st, const prof_t *p, const rec_filter_
 static size_t from_top(const state_t *st, rec_cache_t *c, int kind, const prof_t *p, const rec_filter_t *f,
                        int64_t now_ms, rec_hit_t *out, size_t cap)
 {
-    acc_t *a = acc_new();
     rec_hit_t *top = malloc(TOP_LIST * sizeof *top);
     if (!top)
         abort();
+    /* A top list holds each item once: its hits are the candidates as they stand, scaled
+     * so that the best scores 1, with no accumulator to merge them in (which cost as much
+     * as the rest of the answer: a 300 KB table cleared and filled for 256 items). */
     size_t n = top_list(st, c, kind, f->category, now_ms, top, TOP_LIST);
-    add_top(a, top, n, 1.0f, f->category);
+    if (!n || top[0].score <= 0)
+        n = 0;
+    float best = n ? top[0].score : 0;
+    for (size_t i = 0; i < n; i++) {
+        top[i].score /= best;
+        top[i].ref = f->category;
+    }
     if (p) {
         /* A customer's liked categories lift their items a little: each item's category
          * path walked once, against the customer's few categories. */
         float total = 0, cw[PROF_CATS];
         for (int i = 0; i < PROF_CATS; i++)
             total += cw[i] = prof_cat_weight(p, i, now_ms, &st->cfg.prof);
-        for (size_t i = 0; i < a->n && total > 0; i++)
-            for (uint32_t c = st->filt[a->e[i].item].category; c != INTERN_NONE; c = st->cat_parent[c])
+        for (size_t i = 0; i < n && total > 0; i++)
+            for (uint32_t c = st->filt[top[i].item].category; c != INTERN_NONE; c = st->cat_parent[c])
                 for (int k = 0; k < PROF_CATS; k++)
                     if (p->cat[k] == c)
-                        a->e[i].score *= 1.0f + 0.5f * cw[k] / total;
+                        top[i].score *= 1.0f + 0.5f * cw[k] / total;
     }
+    size_t m = finish(st, p, f, top, n, out, cap);
     free(top);
-    return finish_acc(st, p, f, a, out, cap);
+    return m;
 }
 
 size_t rec_trending(const state_t *st, rec_cache_t *c, const prof_t *p, const rec_filter_t *f, int64_t now_ms,
