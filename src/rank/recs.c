@@ -98,24 +98,23 @@ static int acc_add(acc_t *a, uint32_t item, float score, rec_why_t why, uint32_t
     uint32_t h = (item * 2654435761u) & (ACC_SLOTS - 1);
     while (a->at[h] && a->key[h] != item)
         h = (h + 1) & (ACC_SLOTS - 1);
-    rec_hit_t *e;
+    size_t i; /* the index itself, not e - a->e: that division by 20 was a tenth of this */
     if (!a->at[h]) {
         if (a->n == ACC_MAX)
             return -1;
+        i = a->n++;
         a->key[h] = item;
-        a->at[h] = (uint16_t)(a->n + 1);
-        e = &a->e[a->n];
-        *e = (rec_hit_t){item, 0, why, ref, 0};
-        a->best[a->n] = -INFINITY;
+        a->at[h] = (uint16_t)(i + 1);
+        a->e[i] = (rec_hit_t){item, 0, why, ref, 0};
+        a->best[i] = -INFINITY;
         if (a->feats)
-            memset(a->feat[a->n], 0, sizeof a->feat[0]);
-        a->n++;
+            memset(a->feat[i], 0, sizeof a->feat[0]);
     } else {
-        e = &a->e[a->at[h] - 1];
+        i = (size_t)a->at[h] - 1;
     }
+    rec_hit_t *e = &a->e[i];
     e->score += score;
     e->sources |= src;
-    size_t i = (size_t)(e - a->e);
     if (score > a->best[i]) {
         a->best[i] = score;
         e->why = why;
@@ -633,8 +632,12 @@ static size_t finish(const state_t *st, const prof_t *p, const rec_filter_t *f, 
             pins |= rules[j].r->action == RULE_PIN;
         }
     }
+    /* Candidates without a positive score are dropped; for_you's rarely has one, so the
+     * copying starts only at the first. */
     size_t k = 0;
-    for (size_t i = 0; i < n; i++)
+    while (k < n && hits[k].score > 0)
+        k++;
+    for (size_t i = k; i < n; i++)
         if (hits[i].score > 0)
             hits[k++] = hits[i];
     size_t m;
@@ -1402,11 +1405,11 @@ static acc_t *gather(const state_t *st, rec_cache_t *c, const ms_set_t *models, 
             personal = 1;
         }
         /* Popular items of the categories the customer likes most. */
-        float total = 0;
+        float total = 0, catw[PROF_CATS];
         for (int i = 0; i < PROF_CATS && blend->category > 0; i++)
-            total += prof_cat_weight(p, i, now_ms, &st->cfg.prof);
+            total += catw[i] = prof_cat_weight(p, i, now_ms, &st->cfg.prof);
         for (int i = 0; i < PROF_CATS && total > 0; i++) {
-            float cw = prof_cat_weight(p, i, now_ms, &st->cfg.prof) / total;
+            float cw = catw[i] / total;
             if (cw < 0.1f || p->cat[i] >= st->cat_cap)
                 continue;
             size_t n = top_list(st, c, TOP_POPULAR, p->cat[i], now_ms, top, 40);
