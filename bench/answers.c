@@ -79,6 +79,7 @@ int main(int argc, char **argv)
     }
 
     state_t *st = st_new();
+    st_reserve_for_log(st, log_disk_bytes(logdir)); /* as aisle serve does */
     st_replay_t *r = st_replay_new(st);
     log_replay_stats_t rs;
     uint64_t t0 = time_mono_ns();

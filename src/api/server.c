@@ -582,11 +582,7 @@ int srv_run(const srv_config_t *cfg_in)
     slog_info("listening", "addr=%s:%d threads=%d data=\"%s\"", srv->cfg.host, srv->cfg.port, srv->cfg.threads,
               srv->cfg.data_dir);
 
-    /* An event record takes about 100 bytes; about half of them carry an event_id. Capped
-     * (256 MiB of table) so that a huge log of id-less events does not reserve gigabytes;
-     * past that the set grows as it fills. */
-    uint64_t expect = log_disk_bytes(logdir) / 200;
-    st_reserve_events(srv->st, expect < (16u << 20) ? expect : (16u << 20));
+    st_reserve_for_log(srv->st, log_disk_bytes(logdir));
     /* Replay while the loops already answer /healthz and /readyz (not ready yet). */
     srv->replayer = st_replay_new(srv->st);
     int replayed = log_replay(log, replay_record, srv, &srv->replay);

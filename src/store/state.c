@@ -279,16 +279,20 @@ static void seen_grow(state_t *st, uint64_t need)
     st->seen_mask = nmask;
 }
 
-void st_reserve_events(state_t *st, uint64_t n)
+void st_reserve_for_log(state_t *st, uint64_t log_bytes)
 {
-    seen_grow(st, n);
+    /* An event record takes 60-120 bytes and most carry an event_id: one id per 100
+     * bytes. Capped (256 MiB of table) so that a huge log of id-less events does not
+     * reserve gigabytes; past that the set grows as it fills. */
+    uint64_t expect = log_bytes / 100;
+    seen_grow(st, expect < (16u << 20) ? expect : (16u << 20));
 }
 
-static void seen_add(state_t *st, const char *id, size_t n)
+/* Adds an event id to the set by its seen_hash (the id itself is never kept). */
+static void seen_add(state_t *st, uint64_t h)
 {
     if ((st->seen_count + 1) * 10 > (st->seen_mask + 1) * 7)
         seen_grow(st, (st->seen_count + 1) * 2);
-    uint64_t h = seen_hash(id, n);
     uint64_t j = h & st->seen_mask;
     while (st->seen[j]) {
         if (st->seen[j] == h)
@@ -369,15 +373,31 @@ typedef struct {
                   its length in quantity */
 } st_ev_t;
 
+/* The hashes of an event's ids (0 where it has none), computed once: replay prefetches
+ * by them and then looks the ids up with them. */
+typedef struct {
+    uint64_t seen, user, session, item;
+} ev_hash_t;
+
+static void hash_event(const evt_t *e, ev_hash_t *h)
+{
+    h->seen = e->event_id.p ? seen_hash(e->event_id.p, e->event_id.n) : 0;
+    h->user = e->user_id.p ? intern_hash(e->user_id.p, e->user_id.n) : 0;
+    h->session = e->session_id.p ? intern_hash(e->session_id.p, e->session_id.n) : 0;
+    h->item = e->item_id.p ? intern_hash(e->item_id.p, e->item_id.n) : 0;
+}
+
 /* The first half of applying an event: the event-id set and the id tables, the only
- * parts of the state it touches (so that replay can run it on a thread of its own). */
-static void resolve_event(state_t *st, const evt_t *e, st_ev_t *r)
+ * parts of the state it touches (so that replay can run it on a thread of its own).
+ * h holds e's hashes, from hash_event. */
+static void resolve_event(state_t *st, const evt_t *e, const ev_hash_t *h, st_ev_t *r)
 {
     if (e->event_id.p)
-        seen_add(st, e->event_id.p, e->event_id.n);
-    r->uid = e->user_id.p ? intern_put(st->users, e->user_id.p, e->user_id.n, NULL) : INTERN_NONE;
-    r->sid = e->session_id.p ? intern_put(st->sessions, e->session_id.p, e->session_id.n, NULL) : INTERN_NONE;
-    r->iid = e->item_id.p ? intern_put(st->items, e->item_id.p, e->item_id.n, NULL) : INTERN_NONE;
+        seen_add(st, h->seen);
+    r->uid = e->user_id.p ? intern_put_h(st->users, e->user_id.p, e->user_id.n, h->user, NULL) : INTERN_NONE;
+    r->sid = e->session_id.p ? intern_put_h(st->sessions, e->session_id.p, e->session_id.n, h->session, NULL)
+                             : INTERN_NONE;
+    r->iid = e->item_id.p ? intern_put_h(st->items, e->item_id.p, e->item_id.n, h->item, NULL) : INTERN_NONE;
     r->oid = e->type == EVT_PURCHASE && e->order_id.p ? intern_put(st->orders, e->order_id.p, e->order_id.n, NULL)
                                                        : INTERN_NONE;
     r->ts_ms = e->ts_ms;
@@ -474,7 +494,9 @@ static void apply_resolved(state_t *st, const st_ev_t *e)
 static void apply_event(state_t *st, const evt_t *e)
 {
     st_ev_t r;
-    resolve_event(st, e, &r);
+    ev_hash_t h;
+    hash_event(e, &h);
+    resolve_event(st, e, &h, &r);
     apply_resolved(st, &r);
 }
 
@@ -802,6 +824,7 @@ struct st_replay {
     /* Decoded events waiting to be resolved, their bytes copied into stage_buf (the
      * log's buffer may be reused once the callback returns). */
     evt_t stage[RP_STAGE];
+    ev_hash_t stage_h[RP_STAGE];
     uint32_t nstage;
     size_t stage_used;
     char *stage_buf;
@@ -973,37 +996,36 @@ static void rp_done(st_replay_t *r)
         rp_publish(r);
 }
 
-/* Resolves one event into the block being filled. */
-static void rp_resolve(st_replay_t *r, const evt_t *e)
+/* Resolves one event (its hashes h) into the block being filled. */
+static void rp_resolve(st_replay_t *r, const evt_t *e, const ev_hash_t *h)
 {
-    resolve_event(r->st, e, rp_next(r));
+    resolve_event(r->st, e, h, rp_next(r));
     rp_done(r);
 }
 
-/* One prefetch step for each id of e, in its table. */
-static void prefetch_ids(const state_t *st, const evt_t *e, void (*step)(const intern_t *, const char *, size_t))
-{
-    if (e->user_id.p)
-        step(st->users, e->user_id.p, e->user_id.n);
-    if (e->session_id.p)
-        step(st->sessions, e->session_id.p, e->session_id.n);
-    if (e->item_id.p)
-        step(st->items, e->item_id.p, e->item_id.n);
-}
-
 /* The table slots resolving e will read: fetched while the events before it resolve. */
-static void rp_prefetch(const state_t *st, const evt_t *e)
+static void rp_prefetch(const state_t *st, const evt_t *e, const ev_hash_t *h)
 {
     if (e->event_id.p && st->seen)
-        __builtin_prefetch(&st->seen[seen_hash(e->event_id.p, e->event_id.n) & st->seen_mask]);
-    prefetch_ids(st, e, intern_prefetch);
+        __builtin_prefetch(&st->seen[h->seen & st->seen_mask]);
+    if (e->user_id.p)
+        intern_prefetch_h(st->users, h->user);
+    if (e->session_id.p)
+        intern_prefetch_h(st->sessions, h->session);
+    if (e->item_id.p)
+        intern_prefetch_h(st->items, h->item);
 }
 
 /* The second wait of each look-up: the string entry a slot points to, once the slot
  * prefetched RP_AHEAD events earlier has arrived. */
-static void rp_prefetch_entries(const state_t *st, const evt_t *e)
+static void rp_prefetch_entries(const state_t *st, const evt_t *e, const ev_hash_t *h)
 {
-    prefetch_ids(st, e, intern_prefetch_entry);
+    if (e->user_id.p)
+        intern_prefetch_entry_h(st->users, h->user);
+    if (e->session_id.p)
+        intern_prefetch_entry_h(st->sessions, h->session);
+    if (e->item_id.p)
+        intern_prefetch_entry_h(st->items, h->item);
 }
 
 static void rp_flush_stage(st_replay_t *r)
@@ -1011,9 +1033,9 @@ static void rp_flush_stage(st_replay_t *r)
     /* The events whose entries st_replay_add did not prefetch yet: their fetches overlap
      * the resolving of the first ones. */
     for (uint32_t i = r->nstage > RP_AHEAD ? r->nstage - RP_AHEAD : 0; i < r->nstage; i++)
-        rp_prefetch_entries(r->st, &r->stage[i]);
+        rp_prefetch_entries(r->st, &r->stage[i], &r->stage_h[i]);
     for (uint32_t i = 0; i < r->nstage; i++)
-        rp_resolve(r, &r->stage[i]);
+        rp_resolve(r, &r->stage[i], &r->stage_h[i]);
     r->nstage = 0;
     r->stage_used = 0;
 }
@@ -1045,9 +1067,11 @@ int st_replay_add(st_replay_t *r, uint8_t type, const void *payload, size_t len)
         rp_flush_stage(r);
         if (type == REC_EVENT) {
             evt_t e;
+            ev_hash_t h;
             if (evt_decode(payload, len, &e) != 0)
                 return -1;
-            rp_resolve(r, &e);
+            hash_event(&e, &h);
+            rp_resolve(r, &e, &h);
             return 0;
         }
         rp_publish(r);
@@ -1061,11 +1085,15 @@ int st_replay_add(st_replay_t *r, uint8_t type, const void *payload, size_t len)
     evt_t *e = &r->stage[r->nstage];
     if (evt_decode(copy, len, e) != 0)
         return -1;
+    ev_hash_t *h = &r->stage_h[r->nstage];
+    hash_event(e, h);
     r->stage_used += len;
     r->nstage++;
-    rp_prefetch(r->st, e);
-    if (r->nstage > RP_AHEAD)
-        rp_prefetch_entries(r->st, &r->stage[r->nstage - 1 - RP_AHEAD]);
+    rp_prefetch(r->st, e, h);
+    if (r->nstage > RP_AHEAD) {
+        uint32_t k = r->nstage - 1 - RP_AHEAD;
+        rp_prefetch_entries(r->st, &r->stage[k], &r->stage_h[k]);
+    }
     return 0;
 }
 

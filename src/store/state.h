@@ -155,9 +155,9 @@ st_replay_t *st_replay_new(state_t *st);
 /* As st_apply (-1: a record that cannot be decoded). */
 int st_replay_add(st_replay_t *r, uint8_t type, const void *payload, size_t len);
 void st_replay_finish(st_replay_t *r);
-/* Sizes the event-id set for n ids up front (replay knows roughly how many are coming),
- * so that it is not rehashed again and again while it fills. */
-void st_reserve_events(state_t *st, uint64_t n);
+/* Sizes the event-id set up front for the ids a log of log_bytes bytes may hold, so that
+ * replay does not rehash it again and again (and zero each bigger table) while it fills. */
+void st_reserve_for_log(state_t *st, uint64_t log_bytes);
 /* Whether an event with this event_id was applied already. */
 int st_event_seen(const state_t *st, const char *id, size_t n);
 

@@ -114,14 +114,23 @@ static uint32_t lookup(const intern_t *t, const char *s, size_t n, uint64_t h, u
     }
 }
 
-void intern_prefetch(const intern_t *t, const char *s, size_t n)
+uint64_t intern_hash(const char *s, size_t n)
 {
-    __builtin_prefetch(&t->slots[(uint32_t)hash_bytes(s, n, SEED) & t->mask]);
+    return hash_bytes(s, n, SEED);
 }
 
-void intern_prefetch_entry(const intern_t *t, const char *s, size_t n)
+void intern_prefetch_h(const intern_t *t, uint64_t h)
 {
-    uint64_t h = hash_bytes(s, n, SEED);
+    __builtin_prefetch(&t->slots[(uint32_t)h & t->mask]);
+}
+
+void intern_prefetch(const intern_t *t, const char *s, size_t n)
+{
+    intern_prefetch_h(t, intern_hash(s, n));
+}
+
+void intern_prefetch_entry_h(const intern_t *t, uint64_t h)
+{
     slot_t sl = t->slots[(uint32_t)h & t->mask];
     if (sl.entry != NO_ENTRY && sl.tag == (uint32_t)(h >> 32))
         __builtin_prefetch(t->arena + (uint64_t)sl.entry * ENTRY_ALIGN);
@@ -149,7 +158,11 @@ uint32_t intern_get(const intern_t *t, const char *s, size_t n)
 
 uint32_t intern_put(intern_t *t, const char *s, size_t n, int *added)
 {
-    uint64_t h = hash_bytes(s, n, SEED);
+    return intern_put_h(t, s, n, intern_hash(s, n), added);
+}
+
+uint32_t intern_put_h(intern_t *t, const char *s, size_t n, uint64_t h, int *added)
+{
     uint32_t slot = 0;
     uint32_t id = lookup(t, s, n, h, &slot);
     if (added)

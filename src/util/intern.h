@@ -18,9 +18,14 @@ uint32_t intern_put(intern_t *t, const char *s, size_t n, int *added);
 /* Starts bringing the table slot of s into the cache, so that a look-up of s soon after
  * waits less on memory (replay looks ids up a batch at a time). */
 void intern_prefetch(const intern_t *t, const char *s, size_t n);
+/* s's hash, for the _h forms below: a batch that prefetches and then looks up each id
+ * hashes it once. */
+uint64_t intern_hash(const char *s, size_t n);
+uint32_t intern_put_h(intern_t *t, const char *s, size_t n, uint64_t h, int *added);
+void intern_prefetch_h(const intern_t *t, uint64_t h);
 /* The second step: once the slot is in the cache, starts bringing in the string entry it
  * points to (the look-up's other wait). */
-void intern_prefetch_entry(const intern_t *t, const char *s, size_t n);
+void intern_prefetch_entry_h(const intern_t *t, uint64_t h);
 /* Starts bringing the strings of ids[0..n) into the cache for intern_str on each soon
  * after: two dependent misses each, so in two steps. The first brings their offsets;
  * the second, taken once those have come (other work between), reads them and brings
