@@ -217,6 +217,46 @@ TEST(two_threads_rebuild_what_one_builds)
     st_free(b);
 }
 
+/* The event-id set (duplicates are refused by it) keeps every id as it grows, on one
+ * thread and on two, reserved up front or not, and grows by doubling: 60,000 ids in
+ * 2^17 slots at the 0.7 load bound (growing past it by quadrupling took 2^18). */
+TEST(the_event_id_set_keeps_every_id_and_doubles)
+{
+    state_t *a = st_new(), *b = st_new();
+    st_reserve_for_log(b, 100 * 3000); /* room for 3,000: outgrown */
+    st_replay_t *r = st_replay_new(b);
+    char eid[24];
+    buf_t rec;
+    buf_init(&rec);
+    for (int i = 0; i < 60000; i++) {
+        evt_t e = {0};
+        e.type = EVT_VIEW;
+        e.ts_ms = 1764000000000LL + i;
+        e.price = -1;
+        snprintf(eid, sizeof eid, "ev%d", i);
+        e.event_id = (strv_t){eid, strlen(eid)};
+        e.user_id = (strv_t){"u1", 2};
+        e.item_id = (strv_t){"i1", 2};
+        rec.len = 0;
+        evt_encode(&e, &rec);
+        ASSERT_EQ(st_apply(a, REC_EVENT, rec.data, rec.len), 0);
+        ASSERT_EQ(st_replay_add(r, REC_EVENT, rec.data, rec.len), 0);
+    }
+    st_replay_finish(r);
+    buf_free(&rec);
+    state_t *both[] = {a, b};
+    for (int k = 0; k < 2; k++) {
+        ASSERT_EQ(both[k]->seen_count, 60000);
+        ASSERT_EQ(both[k]->seen_mask + 1, 1u << 17);
+        for (int i = 0; i < 60100; i++) {
+            snprintf(eid, sizeof eid, "ev%d", i);
+            ASSERT_EQ(st_event_seen(both[k], eid, strlen(eid)), i < 60000);
+        }
+    }
+    st_free(a);
+    st_free(b);
+}
+
 TEST(an_empty_replay_and_one_of_catalog_only)
 {
     state_t *st = st_new();
@@ -367,6 +407,7 @@ TEST(item_documents_are_the_logs_text_with_the_title_beside)
     }
 }
 
-TEST_MAIN(TEST_ENTRY(two_threads_rebuild_what_one_builds), TEST_ENTRY(an_empty_replay_and_one_of_catalog_only),
+TEST_MAIN(TEST_ENTRY(two_threads_rebuild_what_one_builds), TEST_ENTRY(the_event_id_set_keeps_every_id_and_doubles),
+          TEST_ENTRY(an_empty_replay_and_one_of_catalog_only),
           TEST_ENTRY(customer_documents_are_checked_text),
           TEST_ENTRY(item_documents_are_the_logs_text_with_the_title_beside))

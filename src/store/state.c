@@ -291,8 +291,10 @@ void st_reserve_for_log(state_t *st, uint64_t log_bytes)
 /* Adds an event id to the set by its seen_hash (the id itself is never kept). */
 static void seen_add(state_t *st, uint64_t h)
 {
+    /* Doubles: asking seen_grow for twice the count would double past the load bound
+     * too and quadruple the table (the gen log's 20M ids took 512 MiB instead of 256). */
     if ((st->seen_count + 1) * 10 > (st->seen_mask + 1) * 7)
-        seen_grow(st, (st->seen_count + 1) * 2);
+        seen_grow(st, st->seen_count + 1);
     uint64_t j = h & st->seen_mask;
     while (st->seen[j]) {
         if (st->seen[j] == h)
