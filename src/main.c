@@ -57,6 +57,9 @@ static void usage_serve(FILE *f)
             "  --trending-half-lives S,L  short and long half-lives of item activity (AISLE_TRENDING_HALF_LIVES)\n"
             "                         [1d,14d]\n"
             "  --rank-cache-ms MS     how long trending/popular top lists are reused (AISLE_RANK_CACHE_MS) [1000]\n"
+            "  --dedup-window D       how long (in event time) an event_id is remembered so that a resent\n"
+            "                         event is counted as a duplicate: at least D, at most 2D; 0 keeps\n"
+            "                         every id (memory grows with the log) (AISLE_DEDUP_WINDOW) [7d]\n"
             "  --recency-decay F      for_you: weight of each older recent interaction against the next\n"
             "                         newer one; lower follows the last click more (AISLE_RECENCY_DECAY) [0.85]\n"
             "  --blend LIST           for_you's source weights: co_view=1,co_purchase=1.5,category=0.3,\n"
@@ -187,6 +190,13 @@ static int set_option(srv_config_t *c, const char *name, const char *val)
             return -1;
         }
         c->rank_cache_ms = (int64_t)sz;
+    } else if (strcmp(name, "dedup-window") == 0) {
+        int64_t ms;
+        if (time_parse_duration(val, &ms)) {
+            fprintf(stderr, "aisle: --dedup-window wants a duration such as 7d, or 0 for no limit, got '%s'\n", val);
+            return -1;
+        }
+        c->store.dedup_window_ms = ms;
     } else if (strcmp(name, "affinity-half-life") == 0) {
         int64_t ms;
         if (time_parse_duration(val, &ms) || ms <= 0) {
@@ -266,7 +276,7 @@ static const struct {
 } env_map[] = {{"AISLE_LISTEN", "listen"},     {"AISLE_DATA", "data"},         {"AISLE_THREADS", "threads"}, {"AISLE_LOOP_SLICE_US", "loop-slice-us"},
                {"AISLE_FSYNC", "fsync"},       {"AISLE_SEGMENT_SIZE", "segment-size"},
                {"AISLE_MAX_BODY", "max-body"}, {"AISLE_MAX_BATCH", "max-batch"}, {"AISLE_LOG_LEVEL", "log-level"},
-               {"AISLE_DIVERSITY", "diversity"}, {"AISLE_RANK_CACHE_MS", "rank-cache-ms"},
+               {"AISLE_DIVERSITY", "diversity"}, {"AISLE_RANK_CACHE_MS", "rank-cache-ms"}, {"AISLE_DEDUP_WINDOW", "dedup-window"},
                {"AISLE_AFFINITY_HALF_LIFE", "affinity-half-life"}, {"AISLE_TRENDING_HALF_LIVES", "trending-half-lives"},
                {"AISLE_EVENT_WEIGHTS", "event-weights"}, {"AISLE_RECENCY_DECAY", "recency-decay"},
                {"AISLE_BLEND", "blend"}, {"AISLE_MODEL_RECENCY", "model-recency"}, {"AISLE_RETRAIN_EVERY", "retrain-every"},

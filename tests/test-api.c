@@ -610,8 +610,67 @@ TEST(metrics_count_each_route_status_and_duration)
     down();
 }
 
+/* POSTs one view with this event_id at base + min minutes; returns "accepted" (1) or 0
+ * for a duplicate. */
+static int post_at(const char *eid, time_t base, int min)
+{
+    char ts[32], body[256];
+    time_t t = base + min * 60;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(body, sizeof body, "{\"event_id\":\"%s\",\"type\":\"view\",\"user_id\":\"u1\",\"item_id\":\"i1\",\"ts\":\"%s\"}",
+             eid, ts);
+    json_t *j = http_json(&S, "POST", "/v1/events", body, 200);
+    int acc = (int)jint(j, "accepted");
+    ASSERT_EQ(acc + jint(j, "duplicates"), 1);
+    json_decref(j);
+    return acc;
+}
+
+static long long event_ids(void)
+{
+    json_t *j = http_json(&S, "GET", "/v1/stats", NULL, 200);
+    long long n = jint(j, "event_ids");
+    ASSERT(jint(j, "memory.event_id_bytes") >= 2 * 1024 * 8);
+    json_decref(j);
+    return n;
+}
+
+/* --dedup-window 1h: a resend is a duplicate while the stream clock (the latest event
+ * time) is within one to two hours of the id, and accepted again past that; a restart
+ * rebuilds the same memory of ids from the log. */
+TEST(duplicates_are_recognised_within_the_dedup_window)
+{
+    tmpdir_make(DIR_);
+    server_start(&S, DIR_, "--dedup-window", "1h", NULL);
+    server_wait_ready(&S, 30000);
+    time_t base = time(NULL) - 10 * 3600;
+    ASSERT_EQ(post_at("d1", base, 0), 1);
+    ASSERT_EQ(post_at("x1", base, 30), 1);
+    ASSERT_EQ(post_at("d1", base, 30), 0);
+    ASSERT_EQ(post_at("x2", base, 70), 1); /* a new generation: d1 and x1 in the older */
+    ASSERT_EQ(post_at("d1", base, 70), 0);
+    ASSERT_EQ(event_ids(), 3);
+    ASSERT_EQ(post_at("x3", base, 140), 1); /* another: d1 and x1 forgotten */
+    ASSERT_EQ(event_ids(), 2);
+    ASSERT_EQ(post_at("d1", base, 140), 1);
+    ASSERT_EQ(post_at("x2", base, 140), 0);
+    ASSERT_EQ(server_stop(&S), 0);
+
+    server_start(&S, DIR_, "--dedup-window", "1h", NULL);
+    server_wait_ready(&S, 30000);
+    ASSERT_EQ(event_ids(), 3);
+    ASSERT_EQ(post_at("d1", base, 140), 0);
+    ASSERT_EQ(post_at("x2", base, 141), 0);
+    ASSERT_EQ(post_at("x1", base, 141), 1);
+    ASSERT_EQ(server_stop(&S), 0);
+    rmrf(DIR_);
+}
+
 TEST_MAIN(TEST_ENTRY(metrics_count_each_route_status_and_duration),
           TEST_ENTRY(batches_longer_than_a_write_chunk_are_applied_and_logged_whole), TEST_ENTRY(connections_are_spread_evenly_over_the_loops), TEST_ENTRY(health_ready_and_routing), TEST_ENTRY(events_object_array_ndjson_and_duplicates),
           TEST_ENTRY(bad_events_get_structured_errors), TEST_ENTRY(body_limit_and_client_disconnect),
           TEST_ENTRY(items_crud_and_validation), TEST_ENTRY(users_attributes_consent_and_computed),
-          TEST_ENTRY(state_survives_restart_and_torn_tail), TEST_ENTRY(flags_and_help))
+          TEST_ENTRY(state_survives_restart_and_torn_tail), TEST_ENTRY(flags_and_help),
+          TEST_ENTRY(duplicates_are_recognised_within_the_dedup_window))

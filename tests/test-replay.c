@@ -141,7 +141,10 @@ static void same_state(const state_t *a, const state_t *b)
     ASSERT_EQ(a->events, b->events);
     ASSERT(memcmp(a->by_type, b->by_type, sizeof a->by_type) == 0);
     ASSERT_EQ(a->last_event_ms, b->last_event_ms);
-    ASSERT_EQ(a->seen_count, b->seen_count);
+    ASSERT_EQ(a->seen_cur, b->seen_cur);
+    ASSERT_EQ(a->seen_since_ms, b->seen_since_ms);
+    for (int g = 0; g < 2; g++)
+        ASSERT_EQ(a->seen[g].count, b->seen[g].count);
     same_table(a->users, b->users);
     same_table(a->items, b->items);
     same_table(a->sessions, b->sessions);
@@ -246,13 +249,67 @@ TEST(the_event_id_set_keeps_every_id_and_doubles)
     buf_free(&rec);
     state_t *both[] = {a, b};
     for (int k = 0; k < 2; k++) {
-        ASSERT_EQ(both[k]->seen_count, 60000);
-        ASSERT_EQ(both[k]->seen_mask + 1, 1u << 17);
+        const st_seen_t *g = &both[k]->seen[both[k]->seen_cur];
+        ASSERT_EQ(g->count, 60000);
+        ASSERT_EQ(g->mask + 1, 1u << 17);
         for (int i = 0; i < 60100; i++) {
             snprintf(eid, sizeof eid, "ev%d", i);
             ASSERT_EQ(st_event_seen(both[k], eid, strlen(eid)), i < 60000);
         }
     }
+    st_free(a);
+    st_free(b);
+}
+
+/* With a dedup window the set forgets: an id is remembered for at least a window of
+ * stream time (the latest event time), at most two, whatever the order of late events;
+ * one thread and two forget the same ids. A window of an hour, an event with an id every
+ * minute for five hours: the generations turn at 1, 2, 3 and 4 hours, so the ids of the
+ * last two hours are kept, not those before. */
+TEST(the_event_id_set_forgets_ids_past_the_dedup_window)
+{
+    st_config_t cfg;
+    st_config_default(&cfg);
+    cfg.dedup_window_ms = 3600 * 1000;
+    state_t *a = st_new_with(&cfg), *b = st_new_with(&cfg);
+    st_reserve_for_log(b, 1u << 20);
+    st_replay_t *r = st_replay_new(b);
+    const int64_t t0 = 1764000000000LL;
+    char eid[24];
+    buf_t rec;
+    buf_init(&rec);
+    for (int i = 0; i < 300; i++) {
+        for (int late = 0; late < 2; late++) { /* each minute, also an id-less event from long ago */
+            evt_t e = {0};
+            e.type = EVT_VIEW;
+            e.ts_ms = late ? t0 - 86400000LL : t0 + i * 60000LL;
+            e.price = -1;
+            snprintf(eid, sizeof eid, "w%d", i);
+            if (!late)
+                e.event_id = (strv_t){eid, strlen(eid)};
+            e.session_id = (strv_t){"s1", 2};
+            e.item_id = (strv_t){"i1", 2};
+            rec.len = 0;
+            evt_encode(&e, &rec);
+            ASSERT_EQ(st_apply(a, REC_EVENT, rec.data, rec.len), 0);
+            ASSERT_EQ(st_replay_add(r, REC_EVENT, rec.data, rec.len), 0);
+        }
+        /* Every id of the last hour is always remembered. */
+        for (int k = i >= 60 ? i - 60 : 0; k <= i; k++) {
+            snprintf(eid, sizeof eid, "w%d", k);
+            ASSERT(st_event_seen(a, eid, strlen(eid)));
+        }
+    }
+    st_replay_finish(r);
+    buf_free(&rec);
+    for (int i = 0; i < 300; i++) {
+        snprintf(eid, sizeof eid, "w%d", i);
+        ASSERT_EQ(st_event_seen(a, eid, strlen(eid)), i >= 180);
+        ASSERT_EQ(st_event_seen(b, eid, strlen(eid)), i >= 180);
+    }
+    /* The generation after the first is sized by the window before it: no growing. */
+    ASSERT_EQ(a->seen[a->seen_cur].count, 60);
+    ASSERT_EQ(a->seen[a->seen_cur].mask + 1, 1024);
     st_free(a);
     st_free(b);
 }
@@ -408,6 +465,7 @@ TEST(item_documents_are_the_logs_text_with_the_title_beside)
 }
 
 TEST_MAIN(TEST_ENTRY(two_threads_rebuild_what_one_builds), TEST_ENTRY(the_event_id_set_keeps_every_id_and_doubles),
+          TEST_ENTRY(the_event_id_set_forgets_ids_past_the_dedup_window),
           TEST_ENTRY(an_empty_replay_and_one_of_catalog_only),
           TEST_ENTRY(customer_documents_are_checked_text),
           TEST_ENTRY(item_documents_are_the_logs_text_with_the_title_beside))

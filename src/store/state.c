@@ -26,12 +26,15 @@ static void *xcalloc(size_t n, size_t sz)
     return p;
 }
 
+static void seen_init(st_seen_t *g, uint64_t need);
+
 void st_config_default(st_config_t *c)
 {
     prof_config_default(&c->prof);
     c->trend_short_ms = 24.0 * 3600 * 1000;
     c->trend_long_ms = 14.0 * 24 * 3600 * 1000;
     c->recency_decay = 0.85f;
+    c->dedup_window_ms = 7LL * 24 * 3600 * 1000;
 }
 
 state_t *st_new(void)
@@ -61,8 +64,9 @@ state_t *st_new_with(const st_config_t *cfg)
     st->brands = intern_new();
     st->orders = intern_new();
     st->tags = intern_new();
-    st->seen_mask = 1023;
-    st->seen = xcalloc(st->seen_mask + 1, sizeof(uint64_t));
+    seen_init(&st->seen[0], 0);
+    seen_init(&st->seen[1], 0);
+    st->seen_clock_ms = st->seen_since_ms = INT64_MIN;
     return st;
 }
 
@@ -95,7 +99,8 @@ void st_free(state_t *st)
     free(st->user);
     free(st->user_prof);
     free(st->session);
-    free(st->seen);
+    free(st->seen[0].slot);
+    free(st->seen[1].slot);
     intern_free(st->users);
     intern_free(st->items);
     intern_free(st->sessions);
@@ -244,29 +249,48 @@ static uint64_t seen_hash(const char *id, size_t n)
     return h ? h : 1;
 }
 
-int st_event_seen(const state_t *st, const char *id, size_t n)
+static int seen_has(const st_seen_t *g, uint64_t h)
 {
-    uint64_t h = seen_hash(id, n);
-    for (uint64_t j = h & st->seen_mask;; j = (j + 1) & st->seen_mask) {
-        if (st->seen[j] == 0)
+    for (uint64_t j = h & g->mask;; j = (j + 1) & g->mask) {
+        if (g->slot[j] == 0)
             return 0;
-        if (st->seen[j] == h)
+        if (g->slot[j] == h)
             return 1;
     }
 }
 
-/* Rehashes the event-id set into 2^k slots with k chosen so that `need` ids stay under
- * the 0.7 load factor. */
-static void seen_grow(state_t *st, uint64_t need)
+int st_event_seen(const state_t *st, const char *id, size_t n)
 {
-    uint64_t nmask = st->seen_mask;
-    while (need * 10 > (nmask + 1) * 7)
-        nmask = nmask * 2 + 1;
-    if (nmask == st->seen_mask)
+    uint64_t h = seen_hash(id, n);
+    return seen_has(&st->seen[st->seen_cur], h) || seen_has(&st->seen[!st->seen_cur], h);
+}
+
+/* The smallest power of two of slots (1,024 at least) that holds `need` ids under the
+ * 0.7 load bound. */
+static uint64_t seen_slots(uint64_t need)
+{
+    uint64_t n = 1024;
+    while (need * 10 > n * 7)
+        n *= 2;
+    return n;
+}
+
+static void seen_init(st_seen_t *g, uint64_t need)
+{
+    g->mask = seen_slots(need) - 1;
+    g->slot = bigmem_calloc((g->mask + 1) * sizeof(uint64_t));
+    g->count = 0;
+}
+
+/* Rehashes a generation into enough slots for `need` ids. */
+static void seen_grow(st_seen_t *g, uint64_t need)
+{
+    uint64_t nmask = seen_slots(need) - 1;
+    if (nmask <= g->mask)
         return;
     uint64_t *ns = bigmem_calloc((nmask + 1) * sizeof(uint64_t));
-    for (uint64_t i = 0; i <= st->seen_mask; i++) {
-        uint64_t h = st->seen[i];
+    for (uint64_t i = 0; i <= g->mask; i++) {
+        uint64_t h = g->slot[i];
         if (!h)
             continue;
         uint64_t j = h & nmask;
@@ -274,35 +298,52 @@ static void seen_grow(state_t *st, uint64_t need)
             j = (j + 1) & nmask;
         ns[j] = h;
     }
-    free(st->seen);
-    st->seen = ns;
-    st->seen_mask = nmask;
+    free(g->slot);
+    g->slot = ns;
+    g->mask = nmask;
 }
 
 void st_reserve_for_log(state_t *st, uint64_t log_bytes)
 {
     /* An event record takes 60-120 bytes and most carry an event_id: one id per 100
      * bytes. Capped (256 MiB of table) so that a huge log of id-less events does not
-     * reserve gigabytes; past that the set grows as it fills. */
-    uint64_t expect = log_bytes / 100;
-    seen_grow(st, expect < (16u << 20) ? expect : (16u << 20));
+     * reserve gigabytes; past that the set grows as it fills. With a dedup window the
+     * first generation holds one window's ids, unknown yet: a smaller cap, and each
+     * generation after is sized by the one before. */
+    uint64_t expect = log_bytes / 100, cap = st->cfg.dedup_window_ms > 0 ? (1u << 20) : (16u << 20);
+    seen_grow(&st->seen[st->seen_cur], expect < cap ? expect : cap);
 }
 
-/* Adds an event id to the set by its seen_hash (the id itself is never kept). */
+/* Adds an event id to the set by its seen_hash (the id itself is never kept), first
+ * starting a new generation when the window has passed. */
 static void seen_add(state_t *st, uint64_t h)
 {
-    /* Doubles: asking seen_grow for twice the count would double past the load bound
-     * too and quadruple the table (the gen log's 20M ids took 512 MiB instead of 256). */
-    if ((st->seen_count + 1) * 10 > (st->seen_mask + 1) * 7)
-        seen_grow(st, st->seen_count + 1);
-    uint64_t j = h & st->seen_mask;
-    while (st->seen[j]) {
-        if (st->seen[j] == h)
-            return;
-        j = (j + 1) & st->seen_mask;
+    int64_t window = st->cfg.dedup_window_ms;
+    if (st->seen_since_ms == INT64_MIN) {
+        st->seen_since_ms = st->seen_clock_ms;
+    } else if (window > 0 && st->seen_clock_ms - st->seen_since_ms >= window) {
+        /* The older generation's ids are all more than a window old: forgotten. The new
+         * one is sized for as many ids as the last window brought. */
+        st_seen_t *old = &st->seen[!st->seen_cur];
+        uint64_t last = st->seen[st->seen_cur].count;
+        free(old->slot);
+        seen_init(old, last);
+        st->seen_cur = !st->seen_cur;
+        st->seen_since_ms = st->seen_clock_ms;
     }
-    st->seen[j] = h;
-    st->seen_count++;
+    st_seen_t *g = &st->seen[st->seen_cur];
+    /* Doubles: asking for twice the count would double past the load bound too and
+     * quadruple the table. */
+    if ((g->count + 1) * 10 > (g->mask + 1) * 7)
+        seen_grow(g, g->count + 1);
+    uint64_t j = h & g->mask;
+    while (g->slot[j]) {
+        if (g->slot[j] == h)
+            return;
+        j = (j + 1) & g->mask;
+    }
+    g->slot[j] = h;
+    g->count++;
 }
 
 /* The profile an event belongs to: the customer's, or the anonymous session's. A
@@ -394,6 +435,8 @@ static void hash_event(const evt_t *e, ev_hash_t *h)
  * h holds e's hashes, from hash_event. */
 static void resolve_event(state_t *st, const evt_t *e, const ev_hash_t *h, st_ev_t *r)
 {
+    if (e->ts_ms > st->seen_clock_ms) /* the set's own clock: replay runs this apart */
+        st->seen_clock_ms = e->ts_ms;
     if (e->event_id.p)
         seen_add(st, h->seen);
     r->uid = e->user_id.p ? intern_put_h(st->users, e->user_id.p, e->user_id.n, h->user, NULL) : INTERN_NONE;
@@ -1008,8 +1051,10 @@ static void rp_resolve(st_replay_t *r, const evt_t *e, const ev_hash_t *h)
 /* The table slots resolving e will read: fetched while the events before it resolve. */
 static void rp_prefetch(const state_t *st, const evt_t *e, const ev_hash_t *h)
 {
-    if (e->event_id.p && st->seen)
-        __builtin_prefetch(&st->seen[h->seen & st->seen_mask]);
+    if (e->event_id.p) {
+        const st_seen_t *g = &st->seen[st->seen_cur];
+        __builtin_prefetch(&g->slot[h->seen & g->mask]);
+    }
     if (e->user_id.p)
         intern_prefetch_h(st->users, h->user);
     if (e->session_id.p)
@@ -1361,6 +1406,6 @@ size_t st_memory(const state_t *st)
            intern_bytes(st->categories) + intern_bytes(st->brands) + intern_bytes(st->orders) +
            (size_t)st->item_cap * (sizeof(st_item_t) + sizeof(st_filt_t)) +
            (size_t)st->user_cap * (sizeof(st_user_t) + sizeof(uint32_t)) +
-           (size_t)st->session_cap * sizeof(st_session_t) + (st->seen_mask + 1) * sizeof(uint64_t) + prof +
+           (size_t)st->session_cap * sizeof(st_session_t) + (st->seen[0].mask + st->seen[1].mask + 2) * sizeof(uint64_t) + prof +
            cats + cooc_bytes(st->coview) + cooc_bytes(st->cobuy) + ct_bytes(st->content) + st->doc_bytes;
 }

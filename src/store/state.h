@@ -87,7 +87,16 @@ typedef struct {
     double trend_short_ms, trend_long_ms; /* half-lives of item activity */
     float recency_decay; /* for_you: weight of each older recent interaction relative to
                             the next newer one (0.85: tastes; 0.5: the very last item) */
+    int64_t dedup_window_ms; /* event ids are remembered (duplicates refused) for at least
+                                this much stream time, at most twice it; 0: forever */
 } st_config_t;
+
+/* One generation of the event-id set: 64-bit hashes of event_ids in open addressing,
+ * 0 marking an empty slot. */
+typedef struct {
+    uint64_t *slot;
+    uint64_t mask, count;
+} st_seen_t;
 
 /* What the filters of every answer read of an item, kept apart and small (24 bytes
  * against st_item_t's 112): checking a candidate stays in cache. apply_item keeps it
@@ -115,8 +124,13 @@ typedef struct state {
     uint32_t live_items;
     size_t doc_bytes; /* the items' and customers' documents held as text (with titles) */
 
-    uint64_t *seen; /* hashes of event_ids applied; 0 marks an empty slot */
-    uint64_t seen_mask, seen_count;
+    /* The event-id set, in two generations so that its memory stays bounded: ids go into
+     * seen[seen_cur]; once the stream clock (the latest event time applied) is a dedup
+     * window past seen_since_ms, the older generation is dropped and a new one started.
+     * Updated in log order on live writes and replay alike, so replay rebuilds it. */
+    st_seen_t seen[2];
+    int seen_cur;
+    int64_t seen_clock_ms, seen_since_ms; /* INT64_MIN until the first id */
 
     uint64_t events, by_type[EVT__COUNT];
     int64_t last_event_ms;
