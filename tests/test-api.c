@@ -619,8 +619,9 @@ static int post_at(const char *eid, time_t base, int min)
     struct tm tm;
     gmtime_r(&t, &tm);
     strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    snprintf(body, sizeof body, "{\"event_id\":\"%s\",\"type\":\"view\",\"user_id\":\"u1\",\"item_id\":\"i1\",\"ts\":\"%s\"}",
-             eid, ts);
+    snprintf(body, sizeof body,
+             "{\"event_id\":\"%s\",\"type\":\"view\",\"user_id\":\"u1\",\"item_id\":\"i1\",\"ts\":\"%s\"}", eid,
+             ts);
     json_t *j = http_json(&S, "POST", "/v1/events", body, 200);
     int acc = (int)jint(j, "accepted");
     ASSERT_EQ(acc + jint(j, "duplicates"), 1);

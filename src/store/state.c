@@ -1406,6 +1406,7 @@ size_t st_memory(const state_t *st)
            intern_bytes(st->categories) + intern_bytes(st->brands) + intern_bytes(st->orders) +
            (size_t)st->item_cap * (sizeof(st_item_t) + sizeof(st_filt_t)) +
            (size_t)st->user_cap * (sizeof(st_user_t) + sizeof(uint32_t)) +
-           (size_t)st->session_cap * sizeof(st_session_t) + (st->seen[0].mask + st->seen[1].mask + 2) * sizeof(uint64_t) + prof +
+           (size_t)st->session_cap * sizeof(st_session_t) +
+           (st->seen[0].mask + st->seen[1].mask + 2) * sizeof(uint64_t) + prof +
            cats + cooc_bytes(st->coview) + cooc_bytes(st->cobuy) + ct_bytes(st->content) + st->doc_bytes;
 }
