@@ -220,6 +220,26 @@ TEST(two_threads_rebuild_what_one_builds)
     st_free(b);
 }
 
+/* A view of i1 by u1 at ts_ms, with event_id eid (none when NULL), applied to a on one
+ * thread and handed to r (replay on two). */
+static void view_to_both(state_t *a, st_replay_t *r, const char *eid, int64_t ts_ms)
+{
+    evt_t e = {0};
+    e.type = EVT_VIEW;
+    e.ts_ms = ts_ms;
+    e.price = -1;
+    if (eid)
+        e.event_id = (strv_t){eid, strlen(eid)};
+    e.user_id = (strv_t){"u1", 2};
+    e.item_id = (strv_t){"i1", 2};
+    buf_t rec;
+    buf_init(&rec);
+    evt_encode(&e, &rec);
+    ASSERT_EQ(st_apply(a, REC_EVENT, rec.data, rec.len), 0);
+    ASSERT_EQ(st_replay_add(r, REC_EVENT, rec.data, rec.len), 0);
+    buf_free(&rec);
+}
+
 /* The event-id set (duplicates are refused by it) keeps every id as it grows, on one
  * thread and on two, reserved up front or not, and grows by doubling: 60,000 ids in
  * 2^17 slots at the 0.7 load bound (growing past it by quadrupling took 2^18). */
@@ -229,24 +249,11 @@ TEST(the_event_id_set_keeps_every_id_and_doubles)
     st_reserve_for_log(b, 100 * 3000); /* room for 3,000: outgrown */
     st_replay_t *r = st_replay_new(b);
     char eid[24];
-    buf_t rec;
-    buf_init(&rec);
     for (int i = 0; i < 60000; i++) {
-        evt_t e = {0};
-        e.type = EVT_VIEW;
-        e.ts_ms = 1764000000000LL + i;
-        e.price = -1;
         snprintf(eid, sizeof eid, "ev%d", i);
-        e.event_id = (strv_t){eid, strlen(eid)};
-        e.user_id = (strv_t){"u1", 2};
-        e.item_id = (strv_t){"i1", 2};
-        rec.len = 0;
-        evt_encode(&e, &rec);
-        ASSERT_EQ(st_apply(a, REC_EVENT, rec.data, rec.len), 0);
-        ASSERT_EQ(st_replay_add(r, REC_EVENT, rec.data, rec.len), 0);
+        view_to_both(a, r, eid, 1764000000000LL + i);
     }
     st_replay_finish(r);
-    buf_free(&rec);
     state_t *both[] = {a, b};
     for (int k = 0; k < 2; k++) {
         const st_seen_t *g = &both[k]->seen[both[k]->seen_cur];
@@ -276,24 +283,10 @@ TEST(the_event_id_set_forgets_ids_past_the_dedup_window)
     st_replay_t *r = st_replay_new(b);
     const int64_t t0 = 1764000000000LL;
     char eid[24];
-    buf_t rec;
-    buf_init(&rec);
     for (int i = 0; i < 300; i++) {
-        for (int late = 0; late < 2; late++) { /* each minute, also an id-less event from long ago */
-            evt_t e = {0};
-            e.type = EVT_VIEW;
-            e.ts_ms = late ? t0 - 86400000LL : t0 + i * 60000LL;
-            e.price = -1;
-            snprintf(eid, sizeof eid, "w%d", i);
-            if (!late)
-                e.event_id = (strv_t){eid, strlen(eid)};
-            e.session_id = (strv_t){"s1", 2};
-            e.item_id = (strv_t){"i1", 2};
-            rec.len = 0;
-            evt_encode(&e, &rec);
-            ASSERT_EQ(st_apply(a, REC_EVENT, rec.data, rec.len), 0);
-            ASSERT_EQ(st_replay_add(r, REC_EVENT, rec.data, rec.len), 0);
-        }
+        snprintf(eid, sizeof eid, "w%d", i);
+        view_to_both(a, r, eid, t0 + i * 60000LL);
+        view_to_both(a, r, NULL, t0 - 86400000LL); /* each minute, an id-less one from long ago */
         /* Every id of the last hour is always remembered. */
         for (int k = i >= 60 ? i - 60 : 0; k <= i; k++) {
             snprintf(eid, sizeof eid, "w%d", k);
@@ -301,7 +294,6 @@ TEST(the_event_id_set_forgets_ids_past_the_dedup_window)
         }
     }
     st_replay_finish(r);
-    buf_free(&rec);
     for (int i = 0; i < 300; i++) {
         snprintf(eid, sizeof eid, "w%d", i);
         ASSERT_EQ(st_event_seen(a, eid, strlen(eid)), i >= 180);
