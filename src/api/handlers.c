@@ -569,9 +569,8 @@ static void get_stats(h2o_req_t *req)
                "\"bytes_per_profile\":%.0f,\"cooccurrence_bytes\":%zu,\"event_id_bytes\":%zu,\"rss_bytes\":%ld},"
                "\"event_ids\":%llu,",
                st->nprof, st->nrules, st_memory(st), pbytes, st->nprof ? (double)pbytes / st->nprof : 0.0,
-               cooc_bytes(st->coview) + cooc_bytes(st->cobuy),
-               (size_t)(st->seen[0].mask + st->seen[1].mask + 2) * sizeof(uint64_t), rss_bytes(),
-               (unsigned long long)(st->seen[0].count + st->seen[1].count));
+               cooc_bytes(st->coview) + cooc_bytes(st->cobuy), st_event_id_bytes(st), rss_bytes(),
+               (unsigned long long)st_event_ids(st));
     pthread_rwlock_unlock(&st->lock);
     buf_puts(&b, "\"connections\":[");
     for (int i = 0; i < srv->cfg.threads; i++)

@@ -303,6 +303,16 @@ static void seen_grow(st_seen_t *g, uint64_t need)
     g->mask = nmask;
 }
 
+uint64_t st_event_ids(const state_t *st)
+{
+    return st->seen[0].count + st->seen[1].count;
+}
+
+size_t st_event_id_bytes(const state_t *st)
+{
+    return (size_t)(st->seen[0].mask + st->seen[1].mask + 2) * sizeof(uint64_t);
+}
+
 void st_reserve_for_log(state_t *st, uint64_t log_bytes)
 {
     /* An event record takes 60-120 bytes and most carry an event_id: one id per 100
@@ -1048,6 +1058,18 @@ static void rp_resolve(st_replay_t *r, const evt_t *e, const ev_hash_t *h)
     rp_done(r);
 }
 
+/* One prefetch step for each id of e (its hashes h), in its table. */
+static void prefetch_ids(const state_t *st, const evt_t *e, const ev_hash_t *h,
+                         void (*step)(const intern_t *, uint64_t))
+{
+    if (e->user_id.p)
+        step(st->users, h->user);
+    if (e->session_id.p)
+        step(st->sessions, h->session);
+    if (e->item_id.p)
+        step(st->items, h->item);
+}
+
 /* The table slots resolving e will read: fetched while the events before it resolve. */
 static void rp_prefetch(const state_t *st, const evt_t *e, const ev_hash_t *h)
 {
@@ -1055,24 +1077,14 @@ static void rp_prefetch(const state_t *st, const evt_t *e, const ev_hash_t *h)
         const st_seen_t *g = &st->seen[st->seen_cur];
         __builtin_prefetch(&g->slot[h->seen & g->mask]);
     }
-    if (e->user_id.p)
-        intern_prefetch_h(st->users, h->user);
-    if (e->session_id.p)
-        intern_prefetch_h(st->sessions, h->session);
-    if (e->item_id.p)
-        intern_prefetch_h(st->items, h->item);
+    prefetch_ids(st, e, h, intern_prefetch_h);
 }
 
 /* The second wait of each look-up: the string entry a slot points to, once the slot
  * prefetched RP_AHEAD events earlier has arrived. */
 static void rp_prefetch_entries(const state_t *st, const evt_t *e, const ev_hash_t *h)
 {
-    if (e->user_id.p)
-        intern_prefetch_entry_h(st->users, h->user);
-    if (e->session_id.p)
-        intern_prefetch_entry_h(st->sessions, h->session);
-    if (e->item_id.p)
-        intern_prefetch_entry_h(st->items, h->item);
+    prefetch_ids(st, e, h, intern_prefetch_entry_h);
 }
 
 static void rp_flush_stage(st_replay_t *r)
@@ -1407,6 +1419,6 @@ size_t st_memory(const state_t *st)
            (size_t)st->item_cap * (sizeof(st_item_t) + sizeof(st_filt_t)) +
            (size_t)st->user_cap * (sizeof(st_user_t) + sizeof(uint32_t)) +
            (size_t)st->session_cap * sizeof(st_session_t) +
-           (st->seen[0].mask + st->seen[1].mask + 2) * sizeof(uint64_t) + prof +
+           st_event_id_bytes(st) + prof +
            cats + cooc_bytes(st->coview) + cooc_bytes(st->cobuy) + ct_bytes(st->content) + st->doc_bytes;
 }

@@ -174,6 +174,9 @@ void st_replay_finish(st_replay_t *r);
 void st_reserve_for_log(state_t *st, uint64_t log_bytes);
 /* Whether an event with this event_id was applied already. */
 int st_event_seen(const state_t *st, const char *id, size_t n);
+/* The event ids remembered (both generations), and the bytes their tables take. */
+uint64_t st_event_ids(const state_t *st);
+size_t st_event_id_bytes(const state_t *st);
 
 /* Payload builders for the non-event records (the caller appends them to the log). */
 void st_encode_doc(buf_t *out, const char *id, size_t idn, json_t *doc);
